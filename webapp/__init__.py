@@ -1,0 +1,60 @@
+"""The scheduling service: create_app builds the Flask application."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from . import config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, CLI and the dispatcher."""
+    root = Path(__file__).resolve().parent.parent
+    app = Flask(
+        __name__,
+        instance_path=str(root / "instance"),
+        template_folder=str(root / "templates"),
+        static_folder=str(root / "static"),
+    )
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from . import api, cli, errors
+    from .extensions import configure_engine, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(root / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_engine(engine)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(api.bp)
+    # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
+    csrf.exempt(api.bp)
+
+    if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
+        upgrade_database(app)
+    return app
+
+
+def upgrade_database(app: Flask) -> None:
+    """Bring the schema up to date, one process at a time."""
+    from flask_migrate import upgrade
+
+    lock_path = Path(app.instance_path) / ".migrate.lock"
+    with open(lock_path, "w") as lock, app.app_context():
+        # Several gunicorn workers start at once; the lock lets one migrate while the rest wait.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            upgrade()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,118 @@
+"""The /aitp schedule endpoints: parse, call a service, serialize."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, jsonify, request
+
+from . import cron, schedules
+from .auth import current_caller, require_agent
+from .clock import iso_z, utcnow
+from .errors import ServiceError, invalid
+from .schemas import PREVIEW, validate
+
+bp = Blueprint("api", __name__, url_prefix="/aitp")
+
+
+def json_body() -> dict:
+    """Return the request's JSON object; 415 when it is not JSON, 400 when it is malformed."""
+    if not request.is_json:
+        raise ServiceError("unsupported_media_type", "Send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ServiceError("bad_json", "The request body is not valid JSON")
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    return body
+
+
+def _created_view(s) -> dict:
+    """Return the create response of the contract (with every other field too)."""
+    return schedules.schedule_dict(s)
+
+
+@bp.post("/tasks/schedule")
+@require_agent
+def create_schedule():
+    """Create a schedule."""
+    schedule = schedules.create_schedule(current_caller(), json_body())
+    return jsonify(_created_view(schedule)), 201
+
+
+@bp.get("/tasks/schedule")
+@require_agent
+def list_schedules():
+    """List schedules, newest first."""
+    limit, offset = schedules.parse_paging(request.args, 20)
+    rows, total = schedules.list_schedules(
+        current_caller(), request.args.get("client_id") or None, request.args.get("status") or None, limit, offset
+    )
+    return jsonify(
+        {"schedules": [schedules.schedule_dict(s) for s in rows], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@bp.get("/tasks/schedule/<schedule_id>")
+@require_agent
+def get_schedule(schedule_id: str):
+    """Return every field of one schedule."""
+    return jsonify(schedules.schedule_dict(schedules.get_schedule(current_caller(), schedule_id)))
+
+
+@bp.put("/tasks/schedule/<schedule_id>")
+@require_agent
+def update_schedule(schedule_id: str):
+    """Change the editable fields of a schedule."""
+    schedule = schedules.update_schedule(current_caller(), schedule_id, json_body())
+    return jsonify(schedules.schedule_dict(schedule))
+
+
+@bp.delete("/tasks/schedule/<schedule_id>")
+@require_agent
+def delete_schedule(schedule_id: str):
+    """Soft-delete a schedule."""
+    schedule = schedules.delete_schedule(current_caller(), schedule_id)
+    return jsonify(
+        {"schedule_id": schedule.schedule_id, "status": "DELETED", "message": "Schedule cancelled successfully"}
+    )
+
+
+@bp.get("/tasks/schedule/<schedule_id>/executions")
+@require_agent
+def list_executions(schedule_id: str):
+    """Return a schedule's execution history, newest first."""
+    limit, offset = schedules.parse_paging(request.args, 50, max_limit=500)
+    rows, total = schedules.list_executions(current_caller(), schedule_id, limit, offset)
+    return jsonify(
+        {"executions": [schedules.execution_dict(e) for e in rows], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+def preview(body: dict, now: datetime | None = None) -> dict:
+    """Describe an expression and list its next runs; shared by the API and the dashboard."""
+    data = validate(PREVIEW, body)
+    tz = data.get("timezone") or "UTC"
+    try:
+        zone = cron.get_zone(tz)
+        expression = cron.normalize(data["cron_expression"])
+        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or utcnow())
+        runs = cron.occurrences(expression, tz, start, data.get("count", 5))
+        description = cron.describe(expression)
+    except cron.CronError as err:
+        raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
+    return {
+        "cron_expression": expression,
+        "timezone": str(zone.key),
+        "description": description,
+        "next_runs": [
+            {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
+        ],
+    }
+
+
+@bp.post("/tasks/schedule/preview")
+@require_agent
+def preview_schedule():
+    """Preview a cron expression: English description and next runs."""
+    return jsonify(preview(json_body()))

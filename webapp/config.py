@@ -1,0 +1,42 @@
+"""Settings from the environment, read in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
+
+def _flag(name: str, default: bool) -> bool:
+    """Read a boolean environment variable ("0", "false", "no", "off" are false)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def from_environment(instance_path: str) -> dict:
+    """Return the app settings taken from the environment, with embedded defaults."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "scheduler.db")
+    url = os.environ.get("DATABASE_URL") or default_db
+    # Heroku-style URLs name the old driver; the scale-out database speaks psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or DEV_SECRET_KEY,
+        "SCHEDULER_ENABLED": _flag("SCHEDULER_ENABLED", True),
+        "AUTO_UPGRADE": _flag("AUTO_UPGRADE", url.startswith("sqlite")),
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "JSON_SORT_KEYS": False,
+    }

@@ -1,0 +1,143 @@
+"""The tables of the contract: agents, tasks, schedules, executions, operators."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .clock import utcnow
+from .extensions import db
+
+SCHEDULE_STATUSES = ("ACTIVE", "PAUSED", "COMPLETED", "FAILED", "DELETED")
+TASK_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED")
+EXECUTION_STATUSES = ("PENDING", "COMPLETED", "FAILED", "SKIPPED")
+
+
+def new_id(prefix: str) -> str:
+    """Return a fresh id with 128 random bits, e.g. sched-9f86d081884c7d659a2feaa0c55ad015."""
+    return f"{prefix}-{secrets.token_hex(16)}"
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Store instants as naive UTC; hand them back aware, in UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Convert an aware value to naive UTC before it is written."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        """Attach UTC to a value read back."""
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Agent(db.Model):
+    """A program that calls the API; also the client that owns schedules."""
+
+    __tablename__ = "agents"
+    agent_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    capabilities: Mapped[list] = mapped_column(sa.JSON, default=list)
+    api_key_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Task(db.Model):
+    """A unit of work for a worker agent, created by a firing."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.Index("ix_tasks_claim", "status", "capability_required", "priority", "created_at"),
+        sa.Index("ix_tasks_lease", "status", "lease_expires_at"),
+        sa.Index("ix_tasks_client", "client_id"),
+    )
+    task_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.agent_id"))
+    task_type: Mapped[str] = mapped_column(sa.String(200))
+    capability_required: Mapped[str] = mapped_column(sa.String(200))
+    input_data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    priority: Mapped[int] = mapped_column(sa.Integer, default=5)
+    status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
+    agent_id: Mapped[str | None] = mapped_column(sa.String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    result_data: Mapped[dict | None] = mapped_column(sa.JSON)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduledTask(db.Model):
+    """A schedule: a cron expression or a one-time instant, in its own timezone."""
+
+    __tablename__ = "scheduled_tasks"
+    __table_args__ = (
+        sa.Index("ix_scheduled_tasks_due", "status", "next_run_at"),
+        sa.Index("ix_scheduled_tasks_client", "client_id"),
+        sa.Index("ix_scheduled_tasks_recent", "created_at", "schedule_id"),
+        sa.Index("ix_scheduled_tasks_client_recent", "client_id", "created_at", "schedule_id"),
+    )
+    schedule_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.agent_id"))
+    task_type: Mapped[str] = mapped_column(sa.String(200))
+    capability_required: Mapped[str] = mapped_column(sa.String(200))
+    input_data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    priority: Mapped[int] = mapped_column(sa.Integer, default=5, server_default="5")
+    cron_expression: Mapped[str | None] = mapped_column(sa.String(200))
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default="ACTIVE", server_default="ACTIVE")
+    total_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    failed_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleExecution(db.Model):
+    """One occurrence of a schedule: fired (with its task) or skipped."""
+
+    __tablename__ = "schedule_executions"
+    __table_args__ = (
+        sa.UniqueConstraint("schedule_id", "scheduled_for", name="uq_execution_occurrence"),
+        sa.Index("ix_schedule_executions_task", "task_id"),
+    )
+    execution_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(sa.ForeignKey("scheduled_tasks.schedule_id"))
+    task_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.task_id"))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
+    result_data: Mapped[dict | None] = mapped_column(sa.JSON)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Operator(db.Model):
+    """A person who signs in to the dashboard."""
+
+    __tablename__ = "operators"
+    username: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Flask-Login's user protocol.
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        """Return the id Flask-Login keeps in the session."""
+        return self.username

@@ -1,0 +1,283 @@
+"""Every rule about a schedule: create, update, pause, resume, delete, list, read."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from . import cron
+from .auth import Caller
+from .clock import iso_z, utcnow
+from .errors import ServiceError, conflict, invalid, not_found
+from .extensions import db, write_transaction
+from .models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
+from .schemas import SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
+
+MAX_INPUT_BYTES = 64 * 1024
+TIMING_FIELDS = ("cron_expression", "run_at", "timezone")
+
+
+def _check_input_data(value: dict) -> dict:
+    """Refuse input_data over 64 KiB once serialized."""
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_INPUT_BYTES:
+        raise invalid("input_data is larger than 64 KiB", "input_data")
+    return value
+
+
+def _cron_error(err: cron.CronError) -> ServiceError:
+    """Translate an engine error into a validation error."""
+    return invalid(err.message, err.field)
+
+
+def _timing(cron_expression: str | None, run_at: str | None, tz: str, now: datetime) -> tuple:
+    """Validate the timing of a schedule; return (expression, run_at, next_run_at)."""
+    try:
+        cron.get_zone(tz)
+        if cron_expression is not None and run_at is not None:
+            raise invalid("Give either cron_expression or run_at, not both", "cron_expression")
+        if cron_expression is None and run_at is None:
+            raise invalid("Give cron_expression or run_at", "cron_expression")
+        if cron_expression is not None:
+            expression = cron.normalize(cron_expression)
+            return expression, None, cron.next_after(expression, tz, now)
+        when = cron.parse_instant(run_at, tz)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+    if when <= now:
+        raise invalid("run_at is in the past", "run_at")
+    return None, when, when
+
+
+def _get(session, caller: Caller, schedule_id: str, for_update: bool = False) -> ScheduledTask:
+    """Return the caller's schedule or raise 404 (someone else's is absent too)."""
+    query = sa.select(ScheduledTask).where(ScheduledTask.schedule_id == schedule_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    schedule = session.scalar(query)
+    if schedule is None or not caller.may_see(schedule.client_id):
+        raise not_found()
+    return schedule
+
+
+def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> ScheduledTask:
+    """Create a schedule from a request body; return it."""
+    now = now or utcnow()
+    data = validate(SCHEDULE_CREATE, body)
+    client_id = data.get("client_id") or caller.agent_id
+    if client_id is None:
+        raise invalid("client_id is required", "client_id")
+    if not caller.may_see(client_id):
+        raise invalid("client_id must be your own agent id", "client_id")
+    tz = data.get("timezone", "UTC")
+    expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
+    input_data = _check_input_data(data.get("input_data", {}))
+    with write_transaction() as session:
+        if session.get(Agent, client_id) is None:
+            raise invalid(f"Unknown client_id: {client_id}", "client_id")
+        schedule = ScheduledTask(
+            schedule_id=new_id("sched"),
+            client_id=client_id,
+            task_type=data["task_type"],
+            capability_required=data["capability_required"],
+            input_data=input_data,
+            priority=data.get("priority", 5),
+            cron_expression=expression,
+            run_at=run_at,
+            timezone=tz,
+            description=data.get("description"),
+            next_run_at=next_run,
+            status="ACTIVE",
+            total_runs=0,
+            failed_runs=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(schedule)
+    return schedule
+
+
+def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
+    """Apply the editable fields of a request body; recompute next_run_at when timing or status changes."""
+    now = now or utcnow()
+    data = validate(SCHEDULE_UPDATE, body)
+    if "input_data" in data:
+        _check_input_data(data["input_data"])
+    with write_transaction() as session:
+        schedule = _get(session, caller, schedule_id, for_update=True)
+        if schedule.status == "DELETED":
+            raise conflict("Schedule is deleted and cannot be changed", "status")
+        timing_changed = any(f in data for f in TIMING_FIELDS)
+        expression, run_at = schedule.cron_expression, schedule.run_at
+        tz = data.get("timezone", schedule.timezone)
+        if "cron_expression" in data or "run_at" in data:
+            # Setting one of the two replaces the other.
+            new_cron, new_run_at = data.get("cron_expression"), data.get("run_at")
+            if "cron_expression" in data and "run_at" not in data:
+                new_run_at = None
+            if "run_at" in data and "cron_expression" not in data:
+                new_cron = None
+            expression, run_at, next_run = _timing(new_cron, new_run_at, tz, now)
+        elif "timezone" in data:
+            if schedule.cron_expression is not None:
+                expression, _, next_run = _timing(schedule.cron_expression, None, tz, now)
+            else:
+                try:
+                    cron.get_zone(tz)
+                except cron.CronError as err:
+                    raise _cron_error(err) from None
+                next_run = schedule.run_at
+        status = data.get("status", schedule.status)
+        if status == "ACTIVE" and schedule.status in ("COMPLETED", "FAILED") and not timing_changed:
+            if schedule.status == "COMPLETED":
+                raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
+        if status == "ACTIVE" and not timing_changed and schedule.status != "ACTIVE":
+            # Resume: compute from now; the paused period is not caught up.
+            next_run = _resume_next(schedule, now)
+        if timing_changed and schedule.status in ("COMPLETED", "FAILED") and "status" not in data:
+            status = "ACTIVE"
+        for field in ("task_type", "capability_required", "input_data", "priority", "description"):
+            if field in data:
+                setattr(schedule, field, data[field])
+        schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
+        if timing_changed or (status == "ACTIVE" and schedule.status != "ACTIVE"):
+            schedule.next_run_at = next_run
+        if status == "ACTIVE":
+            schedule.last_error = None
+        schedule.status = status
+        schedule.updated_at = now
+    return schedule
+
+
+def _resume_next(schedule: ScheduledTask, now: datetime) -> datetime:
+    """Return the next run of a schedule resumed at `now`."""
+    if schedule.cron_expression is None:
+        if schedule.run_at is None or schedule.run_at <= now:
+            raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
+        return schedule.run_at
+    try:
+        return cron.next_after(schedule.cron_expression, schedule.timezone, now)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+
+
+def set_status(caller: Caller, schedule_id: str, status: str, now: datetime | None = None) -> ScheduledTask:
+    """Pause (PAUSED) or resume (ACTIVE) a schedule."""
+    return update_schedule(caller, schedule_id, {"status": status}, now)
+
+
+def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = None) -> ScheduledTask:
+    """Soft-delete a schedule: it never fires again; its history is kept."""
+    now = now or utcnow()
+    with write_transaction() as session:
+        schedule = _get(session, caller, schedule_id, for_update=True)
+        if schedule.status == "DELETED":
+            raise conflict("Schedule is already deleted", "status")
+        schedule.status = "DELETED"
+        schedule.next_run_at = None
+        schedule.updated_at = now
+    return schedule
+
+
+def get_schedule(caller: Caller, schedule_id: str) -> ScheduledTask:
+    """Return one schedule the caller may see."""
+    return _get(db.session, caller, schedule_id)
+
+
+def parse_paging(args, default_limit: int, max_limit: int = 100) -> tuple[int, int]:
+    """Read limit and offset from query arguments; refuse bad values with a 400."""
+    try:
+        limit = int(args.get("limit", default_limit))
+    except (TypeError, ValueError):
+        raise invalid("limit must be an integer", "limit") from None
+    try:
+        offset = int(args.get("offset", 0))
+    except (TypeError, ValueError):
+        raise invalid("offset must be an integer", "offset") from None
+    if not 1 <= limit <= max_limit:
+        raise invalid(f"limit must be between 1 and {max_limit}", "limit")
+    if offset < 0:
+        raise invalid("offset must be 0 or more", "offset")
+    return limit, offset
+
+
+def list_schedules(
+    caller: Caller, client_id: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[ScheduledTask], int]:
+    """Return a page of schedules, newest first, and the total that match."""
+    if status is not None and status not in SCHEDULE_STATUSES:
+        raise invalid(f"status must be one of {', '.join(SCHEDULE_STATUSES)}", "status")
+    conditions = []
+    if not caller.is_admin:
+        conditions.append(ScheduledTask.client_id == caller.agent_id)
+    if client_id:
+        conditions.append(ScheduledTask.client_id == client_id)
+    if status:
+        conditions.append(ScheduledTask.status == status)
+    else:
+        conditions.append(ScheduledTask.status != "DELETED")
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduledTask).where(*conditions))
+    rows = db.session.scalars(
+        sa.select(ScheduledTask)
+        .where(*conditions)
+        .order_by(ScheduledTask.created_at.desc(), ScheduledTask.schedule_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total or 0)
+
+
+def list_executions(
+    caller: Caller, schedule_id: str, limit: int, offset: int
+) -> tuple[list[ScheduleExecution], int]:
+    """Return a page of a schedule's executions, newest first, and their total."""
+    _get(db.session, caller, schedule_id)
+    where = ScheduleExecution.schedule_id == schedule_id
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(where))
+    rows = db.session.scalars(
+        sa.select(ScheduleExecution)
+        .where(where)
+        .order_by(ScheduleExecution.scheduled_for.desc(), ScheduleExecution.execution_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total or 0)
+
+
+def schedule_dict(s: ScheduledTask) -> dict:
+    """Serialize every field of a schedule."""
+    return {
+        "schedule_id": s.schedule_id,
+        "client_id": s.client_id,
+        "task_type": s.task_type,
+        "capability_required": s.capability_required,
+        "input_data": s.input_data,
+        "priority": s.priority,
+        "cron_expression": s.cron_expression,
+        "run_at": iso_z(s.run_at),
+        "timezone": s.timezone,
+        "status": s.status,
+        "next_run_at": iso_z(s.next_run_at),
+        "last_run_at": iso_z(s.last_run_at),
+        "total_runs": s.total_runs,
+        "failed_runs": s.failed_runs,
+        "description": s.description,
+        "last_error": s.last_error,
+        "created_at": iso_z(s.created_at),
+        "updated_at": iso_z(s.updated_at),
+    }
+
+
+def execution_dict(e: ScheduleExecution) -> dict:
+    """Serialize an execution."""
+    return {
+        "execution_id": e.execution_id,
+        "schedule_id": e.schedule_id,
+        "task_id": e.task_id,
+        "scheduled_for": iso_z(e.scheduled_for),
+        "executed_at": iso_z(e.executed_at),
+        "status": e.status,
+        "result_data": e.result_data,
+        "error_message": e.error_message,
+    }
