@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, jsonify, request
 
-from . import cron, schedules
+from . import schedules
 from .auth import current_caller, require_agent
-from .clock import iso_z, utcnow
 from .errors import ServiceError, invalid
-from .schemas import PREVIEW, validate
 
 bp = Blueprint("api", __name__, url_prefix="/aitp")
 
@@ -89,30 +85,8 @@ def list_executions(schedule_id: str):
     )
 
 
-def preview(body: dict, now: datetime | None = None) -> dict:
-    """Describe an expression and list its next runs; shared by the API and the dashboard."""
-    data = validate(PREVIEW, body)
-    tz = data.get("timezone") or "UTC"
-    try:
-        zone = cron.get_zone(tz)
-        expression = cron.normalize(data["cron_expression"])
-        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or utcnow())
-        runs = cron.occurrences(expression, tz, start, data.get("count", 5))
-        description = cron.describe(expression)
-    except cron.CronError as err:
-        raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
-    return {
-        "cron_expression": expression,
-        "timezone": str(zone.key),
-        "description": description,
-        "next_runs": [
-            {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
-        ],
-    }
-
-
 @bp.post("/tasks/schedule/preview")
 @require_agent
 def preview_schedule():
     """Preview a cron expression: English description and next runs."""
-    return jsonify(preview(json_body()))
+    return jsonify(schedules.preview(json_body()))

@@ -57,7 +57,9 @@ def create_agent(
         if session.get(Agent, agent_id) is not None:
             raise ServiceError("conflict", f"Agent {agent_id} already exists", "agent_id")
         session.add(
-            Agent(agent_id=agent_id, name=name or agent_id, capabilities=caps, is_admin=admin, api_key_hash=hash_key(key))
+            Agent(
+                agent_id=agent_id, name=name or agent_id, capabilities=caps, is_admin=admin, api_key_hash=hash_key(key)
+            )
         )
     return key
 

@@ -13,7 +13,7 @@ from .clock import iso_z, utcnow
 from .errors import ServiceError, conflict, invalid, not_found
 from .extensions import db, write_transaction
 from .models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
-from .schemas import SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
+from .schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
 
 MAX_INPUT_BYTES = 64 * 1024
 TIMING_FIELDS = ("cron_expression", "run_at", "timezone")
@@ -129,9 +129,8 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
                     raise _cron_error(err) from None
                 next_run = schedule.run_at
         status = data.get("status", schedule.status)
-        if status == "ACTIVE" and schedule.status in ("COMPLETED", "FAILED") and not timing_changed:
-            if schedule.status == "COMPLETED":
-                raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
+        if status == "ACTIVE" and schedule.status == "COMPLETED" and not timing_changed:
+            raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
         if status == "ACTIVE" and not timing_changed and schedule.status != "ACTIVE":
             # Resume: compute from now; the paused period is not caught up.
             next_run = _resume_next(schedule, now)
@@ -228,9 +227,7 @@ def list_schedules(
     return list(rows), int(total or 0)
 
 
-def list_executions(
-    caller: Caller, schedule_id: str, limit: int, offset: int
-) -> tuple[list[ScheduleExecution], int]:
+def list_executions(caller: Caller, schedule_id: str, limit: int, offset: int) -> tuple[list[ScheduleExecution], int]:
     """Return a page of a schedule's executions, newest first, and their total."""
     _get(db.session, caller, schedule_id)
     where = ScheduleExecution.schedule_id == schedule_id
@@ -280,4 +277,26 @@ def execution_dict(e: ScheduleExecution) -> dict:
         "status": e.status,
         "result_data": e.result_data,
         "error_message": e.error_message,
+    }
+
+
+def preview(body: dict, now: datetime | None = None) -> dict:
+    """Describe an expression and list its next runs; shared by the API and the dashboard."""
+    data = validate(PREVIEW, body)
+    tz = data.get("timezone") or "UTC"
+    try:
+        zone = cron.get_zone(tz)
+        expression = cron.normalize(data["cron_expression"])
+        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or utcnow())
+        runs = cron.occurrences(expression, tz, start, data.get("count", 5))
+        description = cron.describe(expression)
+    except cron.CronError as err:
+        raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
+    return {
+        "cron_expression": expression,
+        "timezone": str(zone.key),
+        "description": description,
+        "next_runs": [
+            {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
+        ],
     }
