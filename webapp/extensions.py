@@ -62,7 +62,7 @@ def begin_write(session: Session | None = None) -> Session:
     A read transaction already open is ended first, because SQLite cannot
     upgrade a deferred reader to a writer without risking SQLITE_BUSY.
     """
-    session = session or db.session
+    session = session or db.session()
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={_IMMEDIATE: True})

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from . import cron
+from . import clock, cron
 from .auth import Caller
-from .clock import iso_z, utcnow
+from .clock import iso_z
 from .errors import ServiceError, conflict, invalid, not_found
 from .extensions import db, write_transaction
 from .models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
@@ -63,7 +63,7 @@ def _get(session, caller: Caller, schedule_id: str, for_update: bool = False) ->
 
 def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> ScheduledTask:
     """Create a schedule from a request body; return it."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     data = validate(SCHEDULE_CREATE, body)
     client_id = data.get("client_id") or caller.agent_id
     if client_id is None:
@@ -100,7 +100,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
 
 def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
     """Apply the editable fields of a request body; recompute next_run_at when timing or status changes."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     data = validate(SCHEDULE_UPDATE, body)
     if "input_data" in data:
         _check_input_data(data["input_data"])
@@ -168,7 +168,7 @@ def set_status(caller: Caller, schedule_id: str, status: str, now: datetime | No
 
 def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = None) -> ScheduledTask:
     """Soft-delete a schedule: it never fires again; its history is kept."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     with write_transaction() as session:
         schedule = _get(session, caller, schedule_id, for_update=True)
         if schedule.status == "DELETED":
@@ -287,7 +287,7 @@ def preview(body: dict, now: datetime | None = None) -> dict:
     try:
         zone = cron.get_zone(tz)
         expression = cron.normalize(data["cron_expression"])
-        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or utcnow())
+        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or clock.utcnow())
         runs = cron.occurrences(expression, tz, start, data.get("count", 5))
         description = cron.describe(expression)
     except cron.CronError as err:

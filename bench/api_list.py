@@ -1,0 +1,127 @@
+"""Latency of the list and history endpoints on SQLite at 10k and 100k schedules.
+
+Run: .venv/bin/python bench/api_list.py  (prints figures; it is not a test)
+Targets: p99 under 20 ms for each call; list at 100k within 1.5x of list at 10k.
+The baseline is a no-op Flask route measured in the same run, through the same client.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+
+from webapp import create_app  # noqa: E402
+from webapp.auth import create_agent  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import ScheduledTask, ScheduleExecution, new_id  # noqa: E402
+
+ROUNDS = 300
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def build(path: Path, schedules: int, executions: int) -> tuple:
+    """Create a database with that many schedules and one schedule's history; return (app, key, schedule id)."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SCHEDULER_ENABLED": False})
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+        key = create_agent("bench", None, ["report-v1"], False)
+        rows = [
+            {
+                "schedule_id": new_id("sched"),
+                "client_id": "bench",
+                "task_type": "report",
+                "capability_required": "report-v1",
+                "input_data": {"n": i},
+                "priority": 5,
+                "cron_expression": "*/5 * * * *",
+                "timezone": "UTC",
+                "status": "ACTIVE",
+                "next_run_at": T0 + timedelta(minutes=i % 1440),
+                "total_runs": 0,
+                "failed_runs": 0,
+                "created_at": T0 + timedelta(seconds=i),
+                "updated_at": T0,
+            }
+            for i in range(schedules)
+        ]
+        for start in range(0, len(rows), 5000):
+            db.session.execute(sa.insert(ScheduledTask), rows[start : start + 5000])
+        target = rows[0]["schedule_id"]
+        db.session.execute(
+            sa.insert(ScheduleExecution),
+            [
+                {
+                    "execution_id": new_id("exec"),
+                    "schedule_id": target,
+                    "task_id": None,
+                    "status": "SKIPPED",
+                    "scheduled_for": T0 + timedelta(minutes=5 * i),
+                    "executed_at": T0,
+                }
+                for i in range(executions)
+            ],
+        )
+        db.session.commit()
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+
+    @app.get("/noop")
+    def noop():
+        return "ok"
+
+    return app, key, target
+
+
+def measure(client, url: str, headers: dict) -> tuple[float, float]:
+    """Return the median and p99 latency in ms of GET url."""
+    for _ in range(20):
+        assert client.get(url, headers=headers).status_code == 200
+    samples = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        response = client.get(url, headers=headers)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def run(size: int, tmp: Path) -> dict:
+    """Measure every endpoint on a database of `size` schedules."""
+    app, key, target = build(tmp / f"bench{size}.db", size, 10_000)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    results = {
+        "noop route": measure(client, "/noop", {}),
+        "list first page": measure(client, "/aitp/tasks/schedule?limit=20", headers),
+        f"list offset {size // 2}": measure(client, f"/aitp/tasks/schedule?limit=20&offset={size // 2}", headers),
+        "history first page (10k executions)": measure(client, f"/aitp/tasks/schedule/{target}/executions", headers),
+    }
+    for name, (p50, p99) in results.items():
+        print(f"{size:>7} schedules | {name:<38} | p50 {p50:6.2f} ms | p99 {p99:6.2f} ms")
+    return results
+
+
+def main() -> None:
+    """Run the benchmark at 10k and 100k schedules and print the comparison."""
+    with tempfile.TemporaryDirectory() as tmp:
+        small = run(10_000, Path(tmp))
+        large = run(100_000, Path(tmp))
+    ratio = large["list first page"][1] / small["list first page"][1]
+    worst = max(p99 for _, p99 in large.values())
+    print(f"list first page p99 at 100k / at 10k: {ratio:.2f}x (target <= 1.5x)")
+    print(f"worst p99 at 100k: {worst:.2f} ms (target < 20 ms); no-op route p99 {large['noop route'][1]:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
