@@ -40,6 +40,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
     csrf.exempt(api.bp)
+    from . import dashboard
+
+    dashboard.init_app(app)
 
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)
