@@ -44,8 +44,17 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     dashboard.init_app(app)
 
+    from . import api_tasks, dispatcher, ops, worker
+
+    app.register_blueprint(api_tasks.bp)
+    csrf.exempt(api_tasks.bp)
+    ops.init_app(app)
+    worker.init_app(app)
+
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)
+    # Last: the dispatcher timer may start, and it needs the schema in place.
+    dispatcher.init_app(app)
     return app
 
 

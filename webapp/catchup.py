@@ -1,0 +1,127 @@
+"""What a due schedule fires, what it skips, and where it goes next; no database here.
+
+An occurrence is *missed* when a newer occurrence of the same schedule is also due at
+`now`. The newest due occurrence fires; each missed one is recorded as SKIPPED, up to
+SKIP_RECORD_CAP rows per schedule, and the last recorded row says how many more were
+skipped. The work is bounded however long the service was down: the newest due occurrence
+is found by searching backwards from `now` in growing windows, and the unrecorded ones are
+counted up to COUNT_LIMIT and estimated from their density beyond that.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+
+from . import cron
+from .clock import iso_z
+
+SKIP_RECORD_CAP = 100
+COUNT_LIMIT = 2000
+_WINDOWS = (
+    timedelta(minutes=2),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=32),
+    timedelta(days=366),
+    timedelta(days=366 * 5),
+)
+
+
+@dataclass
+class Plan:
+    """The decision for one due schedule."""
+
+    fire: datetime | None = None
+    skipped: list[tuple[datetime, str | None]] = field(default_factory=list)
+    unrecorded: int = 0
+    next_run: datetime | None = None
+    status: str = "ACTIVE"
+    error: str | None = None
+
+
+def _next(expression: str, tz: str, after: datetime, cache: dict) -> datetime:
+    """Return cron.next_after, memoized per batch (many schedules share an expression)."""
+    key = (expression, tz, after)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = cron.next_after(expression, tz, after)
+    return found
+
+
+def plan(row, now: datetime, cache: dict) -> Plan:
+    """Decide what a due schedule row does at `now`; never raise (errors become a FAILED plan)."""
+    try:
+        return _plan(row, now, cache)
+    except Exception as err:  # noqa: BLE001 - one schedule's bad data must never stop the others
+        reason = err.message if isinstance(err, cron.CronError) else f"{type(err).__name__}: {err}"
+        return Plan(status="FAILED", error=f"Next run cannot be computed: {reason}")
+
+
+def _plan(row, now: datetime, cache: dict) -> Plan:
+    """Decide what a due schedule row does at `now`."""
+    first = row.next_run_at
+    if not row.cron_expression:
+        return Plan(fire=first, status="COMPLETED")
+    expression, tz = row.cron_expression, row.timezone
+    following = _next(expression, tz, first, cache)
+    if following > now:  # the common case: nothing missed
+        return Plan(fire=first, next_run=following)
+    later = list(islice(cron.iter_between(expression, tz, first, now), SKIP_RECORD_CAP + 1))
+    if len(later) <= SKIP_RECORD_CAP:
+        newest = later[-1]
+        missed = [first, *later[:-1]]
+        unrecorded, exact = 0, True
+    else:
+        newest = _newest_due(expression, tz, later[-1], now)
+        missed = [first, *later[: SKIP_RECORD_CAP - 1]]
+        unrecorded, exact = _count_between(expression, tz, missed[-1], newest)
+    notes = [_note(newest, 0, True)] * (len(missed) - 1) + [_note(newest, unrecorded, exact)]
+    return Plan(
+        fire=newest,
+        skipped=list(zip(missed, notes, strict=True)),
+        unrecorded=unrecorded,
+        next_run=_next(expression, tz, newest, cache),
+    )
+
+
+def _note(newest: datetime, unrecorded: int, exact: bool) -> str:
+    """Say why the occurrences were skipped and how many went unrecorded."""
+    text = f"Missed; the newest due occurrence {iso_z(newest)} fired instead"
+    if unrecorded:
+        count = f"{unrecorded:,}" if exact else f"about {unrecorded:,}"
+        text += f"; {count} more missed occurrences before it were skipped without a record"
+    return text
+
+
+def _newest_due(expression: str, tz: str, after: datetime, now: datetime) -> datetime:
+    """Return the newest occurrence in (after, now], searching back from `now` in growing windows."""
+    for window in (*_WINDOWS, None):
+        start = after if window is None else max(after, now - window)
+        last = deque(cron.iter_between(expression, tz, start, now), maxlen=1)
+        if last:
+            return last[0]
+        if start == after:
+            break
+    return after
+
+
+def _count_between(expression: str, tz: str, after: datetime, before: datetime) -> tuple[int, bool]:
+    """Count occurrences strictly between two occurrences: exact up to COUNT_LIMIT, estimated beyond."""
+    seen = 0
+    last = after
+    for at in cron.iter_between(expression, tz, after, before):
+        if at >= before:
+            return seen, True
+        seen += 1
+        last = at
+        if seen >= COUNT_LIMIT:
+            break
+    else:
+        return seen, True
+    # Extrapolate from the density of the ones counted; the note says "about".
+    sampled = (last - after).total_seconds()
+    total = (before - after).total_seconds()
+    return max(seen, round(seen * total / sampled) - 1), False
