@@ -18,7 +18,6 @@ from webapp import create_app
 from webapp.extensions import db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-TABLES = ("schedule_executions", "tasks", "scheduled_tasks", "operators", "agents")
 
 
 def _migrate(url: str) -> None:
@@ -55,7 +54,8 @@ def database_url(database_template: str, tmp_path: Path) -> str:
     if PG_URL:
         engine = sa.create_engine(PG_URL)
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+            tables = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         engine.dispose()
         return PG_URL
     path = tmp_path / "test.db"

@@ -421,3 +421,47 @@ def test_preview_refuses_bad_input(client, auth, body, field):
     response = client.post("/aitp/tasks/schedule/preview", json=body, headers=auth)
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == field
+
+
+def test_a_cursor_continues_the_listing_where_the_last_page_ended(client, auth, frozen):
+    ids = []
+    for second in range(7):
+        frozen(FROZEN + timedelta(seconds=second))
+        ids.append(_create(client, auth)["schedule_id"])
+    seen, cursor = [], None
+    while True:
+        query = "limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/aitp/tasks/schedule?{query}", headers=auth).get_json()
+        assert page["total"] == 7
+        seen += [s["schedule_id"] for s in page["schedules"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ids[::-1]
+    response = client.get("/aitp/tasks/schedule?cursor=!!garbage!!", headers=auth)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["field"] == "cursor"
+
+
+def test_totals_stay_exact_as_counts_are_folded(client, auth, make_agent, frozen, app, monkeypatch):
+    from webapp import counts
+
+    monkeypatch.setattr(counts, "FOLD_THRESHOLD", 2)
+    admin = make_agent("ops", admin=True)
+    make_agent("client-2")
+    ids = [_create(client, auth)["schedule_id"] for _ in range(4)]
+    _create(client, admin, client_id="client-2")
+    client.put(f"/aitp/tasks/schedule/{ids[0]}", json={"status": "PAUSED"}, headers=auth)
+    client.delete(f"/aitp/tasks/schedule/{ids[1]}", headers=auth)
+    for _ in range(2):  # the first call folds the deltas, the second reads the folded counts
+        assert client.get("/aitp/tasks/schedule", headers=auth).get_json()["total"] == 3
+        assert client.get("/aitp/tasks/schedule?status=PAUSED", headers=auth).get_json()["total"] == 1
+        assert client.get("/aitp/tasks/schedule?status=DELETED", headers=auth).get_json()["total"] == 1
+        assert client.get("/aitp/tasks/schedule", headers=admin).get_json()["total"] == 4
+        assert client.get("/aitp/tasks/schedule?client_id=client-2", headers=admin).get_json()["total"] == 1
+    with app.app_context():
+        pending = db.session.scalar(sa.text("SELECT COUNT(*) FROM schedule_count_deltas"))
+        assert pending == 0
+        real = db.session.scalar(sa.text("SELECT COUNT(*) FROM scheduled_tasks WHERE status = 'ACTIVE'"))
+        folded = db.session.scalar(sa.text("SELECT SUM(n) FROM schedule_counts WHERE status = 'ACTIVE'"))
+        assert real == folded == 3

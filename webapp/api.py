@@ -41,11 +41,24 @@ def create_schedule():
 def list_schedules():
     """List schedules, newest first."""
     limit, offset = schedules.parse_paging(request.args, 20)
+    cursor = request.args.get("cursor") or None
     rows, total = schedules.list_schedules(
-        current_caller(), request.args.get("client_id") or None, request.args.get("status") or None, limit, offset
+        current_caller(),
+        request.args.get("client_id") or None,
+        request.args.get("status") or None,
+        limit,
+        offset,
+        cursor,
     )
+    next_cursor = schedules.encode_cursor(rows[-1]) if len(rows) == limit else None
     return jsonify(
-        {"schedules": [schedules.schedule_dict(s) for s in rows], "total": total, "limit": limit, "offset": offset}
+        {
+            "schedules": [schedules.schedule_dict(s) for s in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": next_cursor,
+        }
     )
 
 

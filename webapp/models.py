@@ -85,7 +85,8 @@ class ScheduledTask(db.Model):
         sa.Index("ix_scheduled_tasks_due", "status", "next_run_at"),
         sa.Index("ix_scheduled_tasks_client", "client_id"),
         sa.Index("ix_scheduled_tasks_recent", "created_at", "schedule_id"),
-        sa.Index("ix_scheduled_tasks_client_recent", "client_id", "created_at", "schedule_id"),
+        sa.Index("ix_scheduled_tasks_client_recent", "client_id", "created_at", "schedule_id", "status"),
+        sa.Index("ix_scheduled_tasks_client_status", "client_id", "status"),
     )
     schedule_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.agent_id"))

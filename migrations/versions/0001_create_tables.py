@@ -57,7 +57,8 @@ def upgrade():
     )
     with op.batch_alter_table('scheduled_tasks', schema=None) as batch_op:
         batch_op.create_index('ix_scheduled_tasks_client', ['client_id'], unique=False)
-        batch_op.create_index('ix_scheduled_tasks_client_recent', ['client_id', 'created_at', 'schedule_id'], unique=False)
+        batch_op.create_index('ix_scheduled_tasks_client_recent', ['client_id', 'created_at', 'schedule_id', 'status'], unique=False)
+        batch_op.create_index('ix_scheduled_tasks_client_status', ['client_id', 'status'], unique=False)
         batch_op.create_index('ix_scheduled_tasks_due', ['status', 'next_run_at'], unique=False)
         batch_op.create_index('ix_scheduled_tasks_recent', ['created_at', 'schedule_id'], unique=False)
 
@@ -117,6 +118,7 @@ def downgrade():
     with op.batch_alter_table('scheduled_tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_scheduled_tasks_recent')
         batch_op.drop_index('ix_scheduled_tasks_due')
+        batch_op.drop_index('ix_scheduled_tasks_client_status')
         batch_op.drop_index('ix_scheduled_tasks_client_recent')
         batch_op.drop_index('ix_scheduled_tasks_client')
 
