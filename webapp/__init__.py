@@ -50,6 +50,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api_tasks.bp)
     ops.init_app(app)
     worker.init_app(app)
+    from . import openapi
+
+    openapi.init_app(app)
 
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)

@@ -17,6 +17,7 @@ from .models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, 
 from .schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
 
 MAX_INPUT_BYTES = 64 * 1024
+MAX_OFFSET = 2**31 - 1
 TIMING_FIELDS = ("cron_expression", "run_at", "timezone")
 
 
@@ -199,6 +200,8 @@ def parse_paging(args, default_limit: int, max_limit: int = 100) -> tuple[int, i
         raise invalid(f"limit must be between 1 and {max_limit}", "limit")
     if offset < 0:
         raise invalid("offset must be 0 or more", "offset")
+    if offset > MAX_OFFSET:
+        raise invalid(f"offset must be at most {MAX_OFFSET}", "offset")  # past it the databases overflow
     return limit, offset
 
 
@@ -328,6 +331,8 @@ def preview(body: dict, now: datetime | None = None) -> dict:
         description = cron.describe(expression)
     except cron.CronError as err:
         raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
+    except OverflowError:
+        raise invalid("start is too close to the ends of the calendar (years 1 and 9999)", "start") from None
     return {
         "cron_expression": expression,
         "timezone": str(zone.key),

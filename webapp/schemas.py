@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from .errors import ServiceError, invalid
+from .models import EXECUTION_STATUSES, SCHEDULE_STATUSES, TASK_STATUSES
 
 EDITABLE_STATUSES = ["ACTIVE", "PAUSED"]
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -106,12 +108,155 @@ def _message(error) -> tuple[str, str | None]:
     return f"{field or 'body'}: {error.message}", field
 
 
+def _strict_integer(_checker, instance: Any) -> bool:
+    """Accept only numbers sent as integers: JSON Schema alone would let 5.0 (and true) through."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer)
+)
+
+
+def _unstorable(value: Any) -> str | None:
+    """Say why a value cannot be stored (a NUL character, NaN or infinity), or None when it can."""
+    if isinstance(value, str):
+        return "must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must not contain NaN or Infinity"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        reason = _unstorable(key) or _unstorable(item)
+        if reason:
+            return reason
+    return None
+
+
 def validate(schema: dict, body: Any) -> dict:
     """Validate a request body against a schema; raise the first error as a 400."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
-    errors = sorted(Draft202012Validator(schema).iter_errors(body), key=lambda e: (len(e.path), str(e.path)))
+    errors = sorted(_Validator(schema).iter_errors(body), key=lambda e: (len(e.path), str(e.path)))
     if errors:
         message, field = _message(errors[0])
         raise ServiceError("validation_error", message, field)
+    # PostgreSQL refuses NUL in text and NaN in JSON; refuse them here as a 400, not a 500 there.
+    for field, value in body.items():
+        reason = _unstorable(field) or _unstorable(value)
+        if reason:
+            raise invalid(f"{field} {reason}", field)
     return body
+
+
+# Response bodies: the OpenAPI document publishes them and the tests check real answers against them.
+_INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
+_MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
+_ID = {"type": "string", "minLength": 1}
+
+
+def _record(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return an object schema that requires every listed field (extra fields are allowed)."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+SCHEDULE_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+        "cron_expression": {"type": ["string", "null"]},
+        "run_at": _MAYBE_INSTANT,
+        "timezone": {"type": "string"},
+        "status": {"type": "string", "enum": list(SCHEDULE_STATUSES)},
+        "next_run_at": _MAYBE_INSTANT,
+        "last_run_at": _MAYBE_INSTANT,
+        "total_runs": {"type": "integer", "minimum": 0},
+        "failed_runs": {"type": "integer", "minimum": 0},
+        "description": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+
+_PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
+
+SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
+
+SCHEDULE_DELETED_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "status": {"const": "DELETED"},
+        "message": {"type": "string"},
+    }
+)
+
+EXECUTION_OUT = _record(
+    {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "task_id": {"type": ["string", "null"], "pattern": "^task-"},
+        "scheduled_for": _INSTANT,
+        "executed_at": _MAYBE_INSTANT,
+        "status": {"type": "string", "enum": list(EXECUTION_STATUSES)},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+    }
+)
+
+EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
+
+PREVIEW_OUT = _record(
+    {
+        "cron_expression": {"type": "string"},
+        "timezone": {"type": "string"},
+        "description": {"type": "string", "minLength": 1},
+        "next_runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": _INSTANT,
+                    "local": {"type": "string", "format": "date-time", "pattern": "[+-][0-9]{2}:[0-9]{2}$"},
+                    "note": {"type": ["string", "null"]},
+                },
+                "required": ["at", "local"],
+            },
+        },
+    }
+)
+
+TASK_OUT = _record(
+    {
+        "task_id": {"type": "string", "pattern": "^task-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer"},
+        "status": {"type": "string", "enum": list(TASK_STATUSES)},
+        "agent_id": {"type": ["string", "null"]},
+        "lease_expires_at": _MAYBE_INSTANT,
+        "attempts": {"type": "integer", "minimum": 0},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+
+CLAIM_OUT = _record({"tasks": {"type": "array", "items": TASK_OUT}})
+
+ERROR_OUT = _record(
+    {
+        "error": _record(
+            {
+                "code": {"type": "string", "minLength": 1},
+                "message": {"type": "string", "minLength": 1},
+                "field": {"type": ["string", "null"]},
+            }
+        )
+    }
+)
