@@ -8,6 +8,7 @@ database) would make it exact, and is the upgrade path if that matters.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -61,7 +62,7 @@ class LoginLimiter:
             failures = self._recent(key)
             if len(failures) < self.max_failures:
                 return 0
-            return max(1, int(failures[0] + self.window - self.clock()) + 1)
+            return max(1, math.ceil(failures[0] + self.window - self.clock()))
 
     def fail(self, key: tuple[str, str]) -> None:
         """Record a failed attempt."""

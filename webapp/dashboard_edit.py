@@ -10,7 +10,7 @@ from .auth import OPERATOR
 from .clock import utcnow
 from .dashboard_agents import agent_choices, known_capabilities
 from .errors import ServiceError
-from .forms import PreviewForm, ScheduleForm, timezone_names
+from .forms import PreviewForm, ScheduleForm, choices, timezone_names
 from .htmx import page, require_login
 from .timefmt import parse_iso
 
@@ -77,9 +77,9 @@ def _once(run_at: str, tz: str) -> dict:
 def _form_page(form: ScheduleForm, schedule=None, status: int = 200):
     """Render the create or edit page with its preview."""
     if schedule is None:
-        form.client_id.choices = [("", "Choose a client…"), *agent_choices()]
+        form.client_id.choices = choices([("", "Choose a client…"), *agent_choices()])
     else:
-        form.client_id.choices = [(schedule.client_id, schedule.client_id)]
+        form.client_id.choices = choices([(schedule.client_id, schedule.client_id)])
     values = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
     preview = preview_context(MultiDict({k: "" if v is None else str(v) for k, v in values.items()}))
     return (

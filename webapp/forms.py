@@ -13,11 +13,12 @@ from wtforms import (
     IntegerField,
     PasswordField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from . import builder
 from .errors import ServiceError
@@ -25,6 +26,11 @@ from .models import ScheduledTask
 from .timefmt import local_input
 
 _CODE = {"spellcheck": "false", "autocomplete": "off", "autocapitalize": "off"}
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """Return (value, label) pairs as select options."""
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 @functools.cache
@@ -61,9 +67,9 @@ class ScheduleForm(FlaskForm):
         render_kw={"required": True, "maxlength": 200, "list": "capability-list", **_CODE},
     )
     priority = IntegerField("Priority (1 lowest – 10 highest)", default=5, render_kw={"min": 1, "max": 10})
-    kind = RadioField("Runs", choices=builder.KINDS, default="daily")
+    kind = RadioField("Runs", choices=choices(builder.KINDS), default="daily")
     at_time = StringField("At", default="09:00", render_kw={"type": "time"})
-    weekday = SelectField("On", choices=builder.WEEKDAYS, default="MON")
+    weekday = SelectField("On", choices=choices(builder.WEEKDAYS), default="MON")
     monthday = IntegerField("On day", [Optional()], default=1, render_kw={"min": 1, "max": 31})
     run_at = StringField("Date and time", render_kw={"type": "datetime-local"})
     cron_expression = StringField("Cron expression", render_kw={"placeholder": "*/15 9-17 * * 1-5", **_CODE})
@@ -76,7 +82,7 @@ class ScheduleForm(FlaskForm):
         try:
             field.parsed = json.loads(field.data or "{}")
         except json.JSONDecodeError as err:
-            raise ValueError(f"Not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+            raise ValidationError(f"Not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
 
     def fill_from(self, schedule: ScheduledTask) -> None:
         """Load a stored schedule into the form for editing."""
