@@ -192,7 +192,9 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
         _write(session, tasks, executions, advances)
     hold = _hold_seconds()
     if hold and rows:
-        time.sleep(hold)  # test-only: widen the window in which a SIGKILL lands mid-batch
+        # Test-only: widen the window in which a SIGKILL lands mid-batch.
+        log.warning("test hold: holding a batch of %d schedules for %.1f s before commit", len(rows), hold)
+        time.sleep(hold)
     session.commit()
     outcome.fired += done.fired
     outcome.skipped += done.skipped
@@ -243,6 +245,8 @@ def fire_due(
             raise
     # The batches wrote with core statements; make ORM objects of this session reload.
     session.expire_all()
+    if outcome.fired or outcome.failed:
+        log.info("fired %d, skipped %d, failed %d", outcome.fired, outcome.skipped, outcome.failed)
     _record(outcome)
     return outcome.fired
 

@@ -46,7 +46,9 @@ class Timer:
         self.scheduler.add_job(
             self.tick,
             "interval",
-            seconds=1,
+            # A safety net only: every tick moves the next one explicitly (see wake), so a long
+            # tick does not make APScheduler skip overlapping runs every second.
+            seconds=30,
             id=JOB_ID,
             max_instances=1,
             coalesce=True,

@@ -7,6 +7,7 @@ roll back), the worker finishes the tasks it has claimed before it exits.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -49,6 +50,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 def run_scheduler(batch_size: int | None) -> None:
     """Run the dispatcher alone, in the foreground, until SIGTERM or SIGINT."""
     app = current_app._get_current_object()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     if batch_size:
         app.config["DISPATCH_BATCH_SIZE"] = batch_size
     with _stop_on_signals() as stop:

@@ -1,0 +1,249 @@
+"""Dispatchers as real OS processes and threads: exactly once, kill -9, clean stops, the timer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from webapp import create_app, cron, schedules, timer
+from webapp.auth import Caller, create_agent
+from webapp.extensions import db
+from webapp.models import ScheduledTask, ScheduleExecution, Task
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+CLIENT = Caller("client-1", False)
+BODY = {"task_type": "report", "capability_required": "report-v1"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request, tmp_path) -> str:
+    """Return a migrated, empty database that several processes can share."""
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("PostgreSQL not configured: set TEST_DATABASE_URL=postgresql+psycopg://... to run")
+        return request.getfixturevalue("database_url")
+    if not PG_URL:
+        return request.getfixturevalue("database_url")
+    url = f"sqlite:///{tmp_path}/shared.db"  # the suite runs on PostgreSQL; this test needs a SQLite file too
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def seeded(shared_url):
+    """Return an app on the shared database with client-1 registered; dispose of it afterwards."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": shared_url, "SCHEDULER_ENABLED": False})
+    with app.app_context():
+        create_agent("client-1", None, ["report-v1"])
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+class Dispatchers:
+    """`flask --app wsgi scheduler run` subprocesses on one database."""
+
+    def __init__(self, url: str, logs: Path) -> None:
+        """Remember the database and where the output goes."""
+        self.url, self.logs, self.procs = url, logs, []
+
+    def start(self, batch_size: int = 20, **env: str) -> subprocess.Popen:
+        """Start one dispatcher and wait until it runs."""
+        n = len(self.procs)
+        out, err = self.logs / f"d{n}.out", self.logs / f"d{n}.err"
+        environ = {**os.environ, "DATABASE_URL": self.url, "AUTO_UPGRADE": "0", "PYTHONUNBUFFERED": "1", **env}
+        command = [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run", "--batch-size", str(batch_size)]
+        with out.open("w") as stdout, err.open("w") as stderr:
+            proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=stdout, stderr=stderr)
+        proc.out, proc.err = out, err
+        self.procs.append(proc)
+        wait_for(lambda: "Dispatcher running" in out.read_text() or proc.poll() is not None, 30)
+        assert proc.poll() is None, err.read_text()
+        return proc
+
+    def stop_all(self) -> None:
+        """SIGTERM every live dispatcher; each must stop cleanly."""
+        live = [p for p in self.procs if p.poll() is None]
+        for proc in live:
+            proc.send_signal(signal.SIGTERM)
+        for proc in live:
+            assert proc.wait(30) == 0, proc.err.read_text()
+            assert "Dispatcher stopped." in proc.out.read_text()
+
+    def kill_all(self) -> None:
+        """Make sure nothing outlives the test."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.fixture
+def dispatchers(shared_url, tmp_path):
+    """Yield a Dispatchers launcher; kill leftovers at the end."""
+    launcher = Dispatchers(shared_url, tmp_path)
+    yield launcher
+    launcher.kill_all()
+
+
+def wait_for(predicate, timeout: float) -> None:
+    """Poll until predicate() is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def due_count(app, before: datetime) -> int:
+    """Count ACTIVE schedules due at `before`."""
+    with app.app_context():
+        query = sa.select(sa.func.count()).select_from(ScheduledTask)
+        n = db.session.scalar(query.where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= before))
+        db.session.rollback()
+        return n
+
+
+def seed(app, one_time: int, minutely: int, run_at: datetime) -> dict[str, datetime]:
+    """Create due schedules (one-time at run_at, every-minute ones up to 5 minutes behind); return first runs."""
+    first = {}
+    now = datetime.now(UTC)
+    with app.app_context():
+        for _ in range(one_time):
+            s = schedules.create_schedule(CLIENT, {**BODY, "run_at": run_at.isoformat()}, now=run_at - timedelta(1))
+            first[s.schedule_id] = s.next_run_at
+        for i in range(minutely):
+            s = schedules.create_schedule(
+                CLIENT, {**BODY, "cron_expression": "* * * * *"}, now=now - timedelta(minutes=1 + i % 5)
+            )
+            first[s.schedule_id] = s.next_run_at
+    return first
+
+
+def assert_exactly_once(app, first: dict[str, datetime]) -> None:
+    """Every occurrence up to each schedule's last run has one execution; every task one firing."""
+    with app.app_context():
+        task_ids = set(db.session.scalars(sa.select(Task.task_id)))
+        rows = defaultdict(list)
+        for e in db.session.scalars(sa.select(ScheduleExecution).order_by(ScheduleExecution.scheduled_for)):
+            rows[e.schedule_id].append(e)
+        fired = [e.task_id for runs in rows.values() for e in runs if e.task_id]
+        assert len(fired) == len(set(fired)) and set(fired) == task_ids  # no orphan task, no half-written firing
+        for s in db.session.scalars(sa.select(ScheduledTask)):
+            runs = rows[s.schedule_id]
+            assert [e.status for e in runs if not e.task_id] == ["SKIPPED"] * sum(1 for e in runs if not e.task_id)
+            assert sum(1 for e in runs if e.task_id) == s.total_runs
+            if s.cron_expression is None:
+                assert (s.status, [e.scheduled_for for e in runs]) == ("COMPLETED", [first[s.schedule_id]])
+                continue
+            expected = [
+                first[s.schedule_id],
+                *cron.iter_between("* * * * *", "UTC", first[s.schedule_id], s.last_run_at),
+            ]
+            assert [e.scheduled_for for e in runs] == expected  # none missing, none twice
+            assert runs[-1].task_id and s.next_run_at == cron.next_after("* * * * *", "UTC", s.last_run_at)
+
+
+def test_three_dispatcher_processes_fire_each_occurrence_exactly_once(seeded, dispatchers):
+    for _ in range(3):
+        dispatchers.start(batch_size=20)
+    run_at = datetime.now(UTC) + timedelta(seconds=3)  # all three wake for the same instant
+    first = seed(seeded, one_time=300, minutely=200, run_at=run_at)
+    horizon = max(first.values())
+    wait_for(lambda: due_count(seeded, horizon) == 0, 45)
+    dispatchers.stop_all()
+    assert_exactly_once(seeded, first)
+
+
+def test_a_dispatcher_killed_mid_batch_leaves_nothing_half_written(seeded, dispatchers):
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    first = seed(seeded, one_time=150, minutely=50, run_at=past)
+    holder = dispatchers.start(batch_size=50, SCHEDULER_TEST_HOLD_SECONDS="120")
+    wait_for(lambda: "holding a batch" in holder.err.read_text(), 30)
+    dispatchers.start(batch_size=20)
+    dispatchers.start(batch_size=20)
+    holder.send_signal(signal.SIGKILL)
+    assert holder.wait(10) == -signal.SIGKILL
+    wait_for(lambda: due_count(seeded, datetime.now(UTC) - timedelta(seconds=2)) == 0, 45)
+    dispatchers.stop_all()
+    assert_exactly_once(seeded, first)
+
+
+def test_scheduler_run_fires_and_stops_cleanly_on_sigterm(seeded, dispatchers):
+    proc = dispatchers.start()
+    first = seed(seeded, one_time=1, minutely=0, run_at=datetime.now(UTC) + timedelta(seconds=1))
+    wait_for(lambda: due_count(seeded, max(first.values())) == 0, 20)
+    dispatchers.stop_all()
+    assert "Stopping" in proc.out.read_text()
+    assert_exactly_once(seeded, first)
+
+
+def test_the_in_process_timer_fires_a_schedule_created_after_it_started(app, make_agent):
+    make_agent("client-1")
+    running = timer.start(app)
+    try:
+        with app.app_context():
+            run_at = datetime.now(UTC) + timedelta(seconds=0.5)
+            s = schedules.create_schedule(CLIENT, {**BODY, "run_at": run_at.isoformat()})
+        wait_for(lambda: due_count(app, run_at) == 0, 15)
+    finally:
+        running.stop()
+    assert not running.scheduler.running
+    with app.app_context():
+        assert db.session.get(ScheduledTask, s.schedule_id).status == "COMPLETED"
+
+
+def _contexts(path: list[str], params: dict) -> list[click.Context]:
+    """Build nested click contexts for a command path such as ["flask", "scheduler", "run"]."""
+    contexts: list[click.Context] = []
+    for name in path:
+        parent = contexts[-1] if contexts else None
+        contexts.append(click.Context(click.Command(name), parent=parent, info_name=name))
+    contexts[-1].params = params
+    return contexts
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "params", "run_main", "expected"),
+    [
+        ({}, None, {}, None, True),  # gunicorn: no click context
+        ({"SCHEDULER_ENABLED": False}, None, {}, None, False),
+        ({"TESTING": True}, None, {}, None, False),
+        ({}, ["flask", "run"], {"reload": False}, None, True),
+        ({}, ["flask", "run"], {"reload": True}, None, False),  # the reloader's watcher parent
+        ({}, ["flask", "run"], {"reload": True}, "true", True),  # the reloader's child
+        ({}, ["flask", "db", "upgrade"], {}, None, False),
+        ({}, ["flask", "scheduler", "run"], {}, None, False),  # runs its own timer in the foreground
+        ({}, ["flask", "shell"], {}, None, False),
+    ],
+)
+def test_the_timer_starts_only_where_it_should(monkeypatch, config, path, params, run_main, expected):
+    app = Flask("probe")
+    app.config.update({"SCHEDULER_ENABLED": True, "TESTING": False, **config})
+    if run_main:
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", run_main)
+    else:
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+    if path is None:
+        assert timer.should_start(app) is expected
+        return
+    contexts = _contexts(path, params)
+    with contexts[-1]:
+        assert timer.should_start(app) is expected
