@@ -50,9 +50,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api_tasks.bp)
     ops.init_app(app)
     worker.init_app(app)
-    from . import openapi
+    from . import openapi, security
 
     openapi.init_app(app)
+    security.init_app(app)
 
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)

@@ -101,7 +101,13 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
 
 
 def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
-    """Apply the editable fields of a request body; recompute next_run_at when timing or status changes."""
+    """Apply the editable fields of a request body and recompute next_run_at.
+
+    1. A new cron_expression or run_at replaces the other and computes the next run from now;
+       it also revives a COMPLETED or FAILED schedule unless the body names a status.
+    2. A new timezone alone recomputes a cron schedule's next run (a run_at is an instant already).
+    3. Resume (status ACTIVE on a schedule that was not) computes from now: no catch-up.
+    """
     now = now or clock.utcnow()
     data = validate(SCHEDULE_UPDATE, body)
     if "input_data" in data:
@@ -110,40 +116,28 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
         schedule = _get(session, caller, schedule_id, for_update=True)
         if schedule.status == "DELETED":
             raise conflict("Schedule is deleted and cannot be changed", "status")
-        timing_changed = any(f in data for f in TIMING_FIELDS)
-        expression, run_at = schedule.cron_expression, schedule.run_at
-        tz = data.get("timezone", schedule.timezone)
-        if "cron_expression" in data or "run_at" in data:
-            # Setting one of the two replaces the other.
-            new_cron, new_run_at = data.get("cron_expression"), data.get("run_at")
-            if "cron_expression" in data and "run_at" not in data:
-                new_run_at = None
-            if "run_at" in data and "cron_expression" not in data:
-                new_cron = None
-            expression, run_at, next_run = _timing(new_cron, new_run_at, tz, now)
-        elif "timezone" in data:
-            if schedule.cron_expression is not None:
-                expression, _, next_run = _timing(schedule.cron_expression, None, tz, now)
-            else:
-                try:
-                    cron.get_zone(tz)
-                except cron.CronError as err:
-                    raise _cron_error(err) from None
-                next_run = schedule.run_at
-        status = data.get("status", schedule.status)
-        if status == "ACTIVE" and schedule.status == "COMPLETED" and not timing_changed:
+        retimed = "cron_expression" in data or "run_at" in data
+        if schedule.status == "COMPLETED" and "status" in data and not retimed:
             raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
-        if status == "ACTIVE" and not timing_changed and schedule.status != "ACTIVE":
-            # Resume: compute from now; the paused period is not caught up.
-            next_run = _resume_next(schedule, now)
-        if timing_changed and schedule.status in ("COMPLETED", "FAILED") and "status" not in data:
+        tz = data.get("timezone", schedule.timezone)
+        expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
+        if retimed:
+            expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
+        elif "timezone" in data:
+            if expression is not None and schedule.status in ("ACTIVE", "PAUSED"):
+                next_run = _timing(expression, None, tz, now)[2]
+            else:
+                _zone(tz)
+        status = data.get("status", schedule.status)
+        if retimed and "status" not in data and schedule.status in ("COMPLETED", "FAILED"):
             status = "ACTIVE"
+        if status == "ACTIVE" and schedule.status != "ACTIVE" and not retimed:
+            next_run = _resume_next(expression, run_at, tz, now)
         for field in ("task_type", "capability_required", "input_data", "priority", "description"):
             if field in data:
                 setattr(schedule, field, data[field])
         schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
-        if timing_changed or (status == "ACTIVE" and schedule.status != "ACTIVE"):
-            schedule.next_run_at = next_run
+        schedule.next_run_at = next_run
         if status == "ACTIVE":
             schedule.last_error = None
         schedule.status = status
@@ -151,14 +145,22 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
     return schedule
 
 
-def _resume_next(schedule: ScheduledTask, now: datetime) -> datetime:
-    """Return the next run of a schedule resumed at `now`."""
-    if schedule.cron_expression is None:
-        if schedule.run_at is None or schedule.run_at <= now:
-            raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
-        return schedule.run_at
+def _zone(tz: str) -> None:
+    """Refuse an unknown timezone with a 400."""
     try:
-        return cron.next_after(schedule.cron_expression, schedule.timezone, now)
+        cron.get_zone(tz)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+
+
+def _resume_next(expression: str | None, run_at: datetime | None, tz: str, now: datetime) -> datetime:
+    """Return the next run of a schedule resumed at `now`."""
+    if expression is None:
+        if run_at is None or run_at <= now:
+            raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
+        return run_at
+    try:
+        return cron.next_after(expression, tz, now)
     except cron.CronError as err:
         raise _cron_error(err) from None
 
@@ -216,6 +218,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, schedule_id = raw.split("|", 1)
+        if "\x00" in schedule_id:
+            raise ValueError("NUL in a cursor")  # PostgreSQL cannot compare text holding NUL
         return datetime.fromisoformat(created.replace("Z", "+00:00")), schedule_id
     except (ValueError, UnicodeDecodeError):
         raise invalid("cursor is not one this service issued", "cursor") from None

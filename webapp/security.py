@@ -1,0 +1,95 @@
+"""Safe defaults: a real SECRET_KEY in production, security headers, proxies, URLs without NUL."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from flask import Flask, Response, abort, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import DEV_SECRET_KEY
+
+# htmx runs from static/ and the templates carry no inline script or style, so 'self' is enough.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=31536000"
+MIN_SECRET_LENGTH = 16
+SECRET_HELP = (
+    "Set SECRET_KEY in the environment to a long random value, e.g. "
+    'SECRET_KEY="$(python -c \'import secrets; print(secrets.token_hex(32))\')", '
+    "and give every worker and host the same one (sessions and CSRF tokens are signed with it)."
+)
+
+
+class InsecureSettings(RuntimeError):
+    """The app refuses to start in production with settings that are only safe for development."""
+
+
+def production_reason(environ: dict | None = None, argv0: str | None = None) -> str | None:
+    """Say why this process counts as production (gunicorn, or APP_ENV/FLASK_ENV=production); None if not."""
+    environ = os.environ if environ is None else environ
+    argv0 = (sys.argv[0] if sys.argv else "") if argv0 is None else argv0
+    for name in ("APP_ENV", "FLASK_ENV"):
+        if environ.get(name, "").strip().lower() == "production":
+            return f"{name}=production"
+    # gunicorn's arbiter exports SERVER_SOFTWARE=gunicorn/<version> before it loads the app.
+    if "gunicorn" in environ.get("SERVER_SOFTWARE", "").lower() or "gunicorn" in os.path.basename(argv0):
+        return "it runs under gunicorn"
+    return None
+
+
+def check_secret_key(app: Flask, reason: str | None) -> None:
+    """Refuse to start in production with the development SECRET_KEY, or a short one."""
+    if reason is None or app.config.get("TESTING"):
+        return
+    key = app.config.get("SECRET_KEY") or ""
+    if key == DEV_SECRET_KEY or len(str(key)) < MIN_SECRET_LENGTH:
+        problem = "is the development default" if key == DEV_SECRET_KEY else "is missing or too short"
+        raise InsecureSettings(f"Refusing to start: SECRET_KEY {problem}, and {reason}. {SECRET_HELP}")
+
+
+def _has_nul() -> bool:
+    """Tell whether the path, the query string or a submitted form carries a NUL character."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.keys(), *request.form.values()]
+    return any("\x00" in value for value in values)
+
+
+def refuse_nul() -> None:
+    """Answer 400 to a URL or form with a NUL character (PostgreSQL cannot even compare such text)."""
+    if _has_nul():
+        abort(400, description="The request must not contain NUL characters")
+
+
+def add_headers(response: Response) -> Response:
+    """Set the security headers on every response (a view may set its own first)."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    if request.path.startswith("/aitp") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"  # answers to keyed calls are private
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Check the settings, trust the configured proxies and install the request hooks."""
+    check_secret_key(app, production_reason())
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        # Behind N proxies, X-Forwarded-For/-Proto/-Host give the client's address and scheme:
+        # the login limit counts real addresses and url_for builds https links.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+    app.before_request(refuse_nul)
+    app.after_request(add_headers)
