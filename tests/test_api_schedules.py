@@ -465,3 +465,42 @@ def test_totals_stay_exact_as_counts_are_folded(client, auth, make_agent, frozen
         real = db.session.scalar(sa.text("SELECT COUNT(*) FROM scheduled_tasks WHERE status = 'ACTIVE'"))
         folded = db.session.scalar(sa.text("SELECT SUM(n) FROM schedule_counts WHERE status = 'ACTIVE'"))
         assert real == folded == 3
+
+
+def _set_status(app, sid: str, status: str) -> None:
+    """Put a schedule in a state directly, as the dispatcher would."""
+    with app.app_context():
+        db.session.get(ScheduledTask, sid).status = status
+        db.session.commit()
+
+
+def test_a_completed_one_time_schedule_needs_a_new_instant(client, auth, frozen, app):
+    sid = _create(client, auth, cron_expression=None, run_at="2025-11-29T00:00:00Z")["schedule_id"]
+    _set_status(app, sid, "COMPLETED")
+    for status in ("ACTIVE", "PAUSED"):
+        response = client.put(f"/aitp/tasks/schedule/{sid}", json={"status": status}, headers=auth)
+        assert response.status_code == 409
+    # A timezone alone does not move an instant, nor revive the schedule.
+    body = client.put(f"/aitp/tasks/schedule/{sid}", json={"timezone": "Asia/Tokyo"}, headers=auth).get_json()
+    assert body["status"] == "COMPLETED" and body["run_at"] == "2025-11-29T00:00:00Z"
+    body = client.put(f"/aitp/tasks/schedule/{sid}", json={"run_at": "2025-12-01T09:00:00"}, headers=auth).get_json()
+    assert body["status"] == "ACTIVE"
+    assert body["next_run_at"] == body["run_at"] == "2025-12-01T00:00:00Z"
+
+
+def test_a_timezone_change_moves_a_cron_schedule_but_not_a_run_at(client, auth, frozen):
+    sid = _create(client, auth, cron_expression=None, run_at="2025-12-01T12:00:00Z")["schedule_id"]
+    body = client.put(f"/aitp/tasks/schedule/{sid}", json={"timezone": "Europe/Paris"}, headers=auth).get_json()
+    assert body["next_run_at"] == "2025-12-01T12:00:00Z" and body["timezone"] == "Europe/Paris"
+    sid = _create(client, auth, timezone="UTC")["schedule_id"]
+    body = client.put(f"/aitp/tasks/schedule/{sid}", json={"timezone": "Asia/Kolkata"}, headers=auth).get_json()
+    assert body["next_run_at"] == "2025-11-28T03:30:00Z"
+
+
+def test_resume_with_a_new_timezone_computes_in_that_zone(client, auth, frozen):
+    sid = _create(client, auth)["schedule_id"]
+    client.put(f"/aitp/tasks/schedule/{sid}", json={"status": "PAUSED"}, headers=auth)
+    body = client.put(
+        f"/aitp/tasks/schedule/{sid}", json={"status": "ACTIVE", "timezone": "Europe/London"}, headers=auth
+    ).get_json()
+    assert body["status"] == "ACTIVE" and body["next_run_at"] == "2025-11-28T09:00:00Z"

@@ -18,7 +18,6 @@ from .schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
 
 MAX_INPUT_BYTES = 64 * 1024
 MAX_OFFSET = 2**31 - 1
-TIMING_FIELDS = ("cron_expression", "run_at", "timezone")
 
 
 def _check_input_data(value: dict) -> dict:
