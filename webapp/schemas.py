@@ -180,10 +180,15 @@ SCHEDULE_OUT = _record(
         "updated_at": _INSTANT,
     }
 )
+SCHEDULE_OUT["properties"]["last_error"] = {"type": ["string", "null"], "description": "Why it became FAILED."}
 
 _PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
 
 SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
+SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
+    "type": ["string", "null"],
+    "description": "Pass as `cursor` for the next page (constant time at any depth); null on the last page.",
+}
 
 SCHEDULE_DELETED_OUT = _record(
     {
@@ -207,6 +212,7 @@ EXECUTION_OUT = _record(
 )
 
 EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
+EXECUTION_LIST_OUT["properties"].update(limit=_PAGE["limit"], offset=_PAGE["offset"])
 
 PREVIEW_OUT = _record(
     {
@@ -246,6 +252,9 @@ TASK_OUT = _record(
         "updated_at": _INSTANT,
     }
 )
+
+TASK_OUT["properties"]["schedule_id"] = {"type": ["string", "null"], "pattern": "^sched-"}
+TASK_OUT["properties"]["execution"] = {"anyOf": [EXECUTION_OUT, {"type": "null"}]}
 
 CLAIM_OUT = _record({"tasks": {"type": "array", "items": TASK_OUT}})
 
