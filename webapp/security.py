@@ -26,7 +26,7 @@ HSTS = "max-age=31536000"
 MIN_SECRET_LENGTH = 16
 SECRET_HELP = (
     "Set SECRET_KEY in the environment to a long random value, e.g. "
-    'SECRET_KEY="$(python -c \'import secrets; print(secrets.token_hex(32))\')", '
+    "SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_hex(32))')\", "
     "and give every worker and host the same one (sessions and CSRF tokens are signed with it)."
 )
 
