@@ -1,15 +1,16 @@
 """Firing: fire_due(now) turns due schedules into tasks; run_now fires one on demand.
 
-Exactly once with any number of dispatchers: a batch is claimed inside one write
-transaction (BEGIN IMMEDIATE on SQLite serializes writers; FOR UPDATE SKIP LOCKED on
-PostgreSQL hands each dispatcher disjoint rows), each schedule is advanced with a
-conditional UPDATE (... WHERE next_run_at = :old), and UNIQUE(schedule_id, scheduled_for)
-refuses whatever slips through. A dispatcher killed mid-batch leaves nothing behind: its
-transaction never committed, so the rows it claimed are still due for the others.
+Exactly once with any number of dispatchers: a batch is claimed inside one write transaction
+(BEGIN IMMEDIATE on SQLite serializes writers and each schedule is advanced with a conditional
+UPDATE ... WHERE next_run_at = :old; FOR UPDATE SKIP LOCKED on PostgreSQL hands each dispatcher
+disjoint rows), and UNIQUE(schedule_id, scheduled_for) refuses whatever slips through. A
+dispatcher killed mid-batch leaves nothing behind: its transaction never committed, so the rows
+it claimed are still due for the others.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,47 +24,37 @@ from sqlalchemy.exc import IntegrityError
 
 from . import catchup
 from .auth import Caller
+from .bulkwrite import (
+    ADVANCE_IF_UNCHANGED,
+    ADVANCE_LOCKED,
+    INSERT_EXECUTION,
+    INSERT_TASK,
+    SCHEDULES,
+    Form,
+    executemany,
+    input_json_column,
+)
 from .clock import iso_z, utcnow
 from .errors import conflict, not_found
 from .extensions import begin_write, db, write_transaction
-from .models import ScheduledTask, ScheduleExecution, Task, new_id
+from .models import ScheduledTask, ScheduleExecution, new_id
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 PLAN_BUDGET_SECONDS = 0.5  # stop planning a batch after this long, so the write lock is held briefly
 _MICRO = timedelta(microseconds=1)
-
-SCHEDULES = ScheduledTask.__table__
-TASKS = Task.__table__
-EXECUTIONS = ScheduleExecution.__table__
 _DUE_COLUMNS = (
     SCHEDULES.c.schedule_id,
     SCHEDULES.c.client_id,
     SCHEDULES.c.task_type,
     SCHEDULES.c.capability_required,
-    SCHEDULES.c.input_data,
+    input_json_column(),
     SCHEDULES.c.priority,
     SCHEDULES.c.cron_expression,
     SCHEDULES.c.timezone,
     SCHEDULES.c.next_run_at,
     SCHEDULES.c.last_run_at,
-)
-_ADVANCE = (
-    sa.update(SCHEDULES)
-    .where(
-        SCHEDULES.c.schedule_id == sa.bindparam("b_id"),
-        SCHEDULES.c.next_run_at == sa.bindparam("b_old"),
-        SCHEDULES.c.status == "ACTIVE",
-    )
-    .values(
-        next_run_at=sa.bindparam("b_next"),
-        last_run_at=sa.bindparam("b_last"),
-        status=sa.bindparam("b_status"),
-        last_error=sa.bindparam("b_error"),
-        total_runs=SCHEDULES.c.total_runs + sa.bindparam("b_runs", type_=sa.Integer),
-        updated_at=sa.bindparam("b_now"),
-    )
 )
 
 
@@ -77,6 +68,10 @@ class Outcome:
     lateness: list[float] = field(default_factory=list)
 
 
+class _LostClaim(Exception):
+    """A conditional update found a schedule already advanced."""
+
+
 def _is_postgres(session) -> bool:
     """Tell whether the session talks to PostgreSQL."""
     return session.get_bind().dialect.name == "postgresql"
@@ -87,27 +82,24 @@ def _hold_seconds() -> float:
     return float(current_app.config.get("DISPATCH_HOLD_SECONDS") or 0)
 
 
-def _task_row(row, task_id: str, now: datetime) -> dict:
-    """Return the task a firing inserts: PENDING, copied from the schedule (result_data stays SQL NULL)."""
+def _task_row(row, task_id: str, input_json: str, now) -> dict:
+    """Return the task a firing inserts, in driver form: PENDING, copied from the schedule."""
     return {
         "task_id": task_id,
         "client_id": row.client_id,
         "task_type": row.task_type,
         "capability_required": row.capability_required,
-        "input_data": row.input_data,
+        "input_data": input_json,
         "priority": row.priority,
         "status": "PENDING",
-        "agent_id": None,
-        "lease_expires_at": None,
         "attempts": 0,
-        "error_message": None,
         "created_at": now,
         "updated_at": now,
     }
 
 
-def _execution_row(schedule_id: str, task_id: str | None, at: datetime, now: datetime, note: str | None) -> dict:
-    """Return an execution row: PENDING with its task, or SKIPPED without one."""
+def _execution_row(schedule_id: str, task_id: str | None, at, now, note: str | None) -> dict:
+    """Return an execution row in driver form: PENDING with its task, or SKIPPED without one."""
     return {
         "execution_id": new_id("exec"),
         "schedule_id": schedule_id,
@@ -135,18 +127,15 @@ def _claim(session, now: datetime, limit: int) -> list:
 def _write(session, tasks: list, executions: list, advances: list) -> None:
     """Insert the tasks and executions and advance the schedules; refuse a lost claim."""
     if tasks:
-        session.execute(sa.insert(TASKS), tasks)
+        executemany(session, INSERT_TASK, tasks)
     if executions:
-        session.execute(sa.insert(EXECUTIONS), executions)
+        executemany(session, INSERT_EXECUTION, executions)
     if advances:
-        changed = session.execute(_ADVANCE, advances).rowcount
+        statement = ADVANCE_LOCKED if _is_postgres(session) else ADVANCE_IF_UNCHANGED
+        changed = executemany(session, statement, advances)
         if changed != len(advances):
             # Another dispatcher advanced one of these first; undo the whole batch and re-claim.
             raise _LostClaim(f"{len(advances) - changed} of {len(advances)} schedules were taken by another dispatcher")
-
-
-class _LostClaim(Exception):
-    """A conditional update found a schedule already advanced."""
 
 
 def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outcome) -> bool:
@@ -156,15 +145,17 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
     more = len(rows) >= limit
     tasks, executions, advances = [], [], []
     done = Outcome()
-    cache: dict = {}
+    form, cache = Form(session), {}
+    stamp = form.at(now)
     started = time.monotonic()
     for planned, row in enumerate(rows):
         if planned and time.monotonic() - started > PLAN_BUDGET_SECONDS:
             more = True  # the rest stay due and go to the next batch
             break
         plan = catchup.plan(row, now, cache)
-        advance = {"b_id": row.schedule_id, "b_old": row.next_run_at, "b_now": now, "b_runs": 0}
-        advance.update(b_next=plan.next_run, b_status=plan.status, b_error=plan.error, b_last=row.last_run_at)
+        advance = {"b_id": row.schedule_id, "b_old": form.at(row.next_run_at), "b_now": stamp, "b_runs": 0}
+        advance.update(b_next=form.at(plan.next_run), b_status=plan.status, b_error=plan.error)
+        advance["b_last"] = form.at(row.last_run_at)
         if plan.error:
             log.warning("schedule %s failed: %s", row.schedule_id, plan.error)
             done.failed += 1
@@ -174,12 +165,12 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
                 advances.append(advance)
             continue
         task_id = new_id("task")
-        new_tasks = [_task_row(row, task_id, now)]
-        new_execs = [_execution_row(row.schedule_id, None, at, now, note) for at, note in plan.skipped]
-        new_execs.append(_execution_row(row.schedule_id, task_id, plan.fire, now, None))
-        advance.update(b_last=plan.fire, b_runs=1)
+        new_tasks = [_task_row(row, task_id, row.input_json, stamp)]
+        new_execs = [_execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
+        new_execs.append(_execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
+        advance.update(b_last=form.at(plan.fire), b_runs=1)
         if careful:
-            if not _write_one(session, row, new_tasks, new_execs, advance):
+            if not _write_one(session, row, plan.fire, (new_tasks, new_execs, advance)):
                 continue
         else:
             tasks += new_tasks
@@ -203,16 +194,17 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
     return more
 
 
-def _write_one(session, row, tasks: list, executions: list, advance: dict) -> bool:
+def _write_one(session, row, fire: datetime, firing: tuple) -> bool:
     """Fire one schedule inside a savepoint; on a duplicate occurrence advance it without firing."""
+    tasks, executions, advance = firing
     try:
         with session.begin_nested():
             _write(session, tasks, executions, [advance])
         return True
     except IntegrityError:
-        note = f"Occurrence {iso_z(advance['b_last'])} already had an execution; it was not fired again"
+        note = f"Occurrence {iso_z(fire)} already had an execution; it was not fired again"
         log.warning("schedule %s: %s", row.schedule_id, note)
-        advance.update(b_error=note, b_runs=0, b_last=row.last_run_at)
+        advance.update(b_error=note, b_runs=0, b_last=Form(session).at(row.last_run_at))
         _write(session, [], [], [advance])
         return False
 
@@ -303,8 +295,16 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
             raise conflict("Schedule is deleted and cannot run", "status")
         at = _free_instant(session, schedule, now)
         task_id = new_id("task")
-        session.execute(sa.insert(TASKS), [_task_row(schedule, task_id, now)])
-        execution = ScheduleExecution(**_execution_row(schedule.schedule_id, task_id, at, now, None))
+        form = Form(session)
+        executemany(session, INSERT_TASK, [_task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now))])
+        execution = ScheduleExecution(
+            execution_id=new_id("exec"),
+            schedule_id=schedule.schedule_id,
+            task_id=task_id,
+            scheduled_for=at,
+            executed_at=now,
+            status="PENDING",
+        )
         session.add(execution)
         schedule.total_runs = (schedule.total_runs or 0) + 1
         schedule.last_run_at = at

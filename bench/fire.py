@@ -1,0 +1,307 @@
+"""Dispatcher throughput and timer lateness. Not a test: it prints figures.
+
+Run: .venv/bin/python bench/fire.py [--pg postgresql+psycopg://.../scratch_db]
+1. SQLite: 20,000 schedules due at once, drained by one dispatcher (fire_due), beside the same
+   three statements per firing (insert task, insert execution, update schedule) sent through
+   raw sqlite3.executemany in batches of 500 (WAL) in the same run. Target ratio >= 0.1.
+2. PostgreSQL (when reachable): the same with two dispatcher processes, against raw psycopg
+   executemany. The database given is emptied. Default: BENCH_PG_URL, else a local scratch database.
+3. Lateness of 5,000 every-minute schedules firing at once through the real timer (target p99 < 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+
+from webapp import create_app, dispatcher, timer  # noqa: E402
+from webapp.auth import create_agent  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import Agent, ScheduledTask, ScheduleExecution, Task, new_id  # noqa: E402
+
+N = 20_000
+BATCH = 500
+DUE = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday, on the hour: every expression below is due
+NOW = DUE + timedelta(seconds=1)
+EXPRESSIONS = ["* * * * *", "*/5 * * * *", "0 * * * *", "0 9 * * *", "0 9 * * 1-5", None]  # None: one-time
+ZONES = ["UTC", "Europe/London", "Africa/Abidjan", "Atlantic/Reykjavik"]  # all at UTC+0 in March
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/sched_bench_fire"
+
+
+def make_app(url: str):
+    """Return an app on `url` with the schema in place and no timer."""
+    from flask_migrate import upgrade
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False, "AUTO_UPGRADE": False})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def seed(app, count: int, due: datetime, expressions=EXPRESSIONS) -> None:
+    """Insert `count` ACTIVE schedules due at `due`, mixing expressions, zones and one-time runs."""
+    with app.app_context():
+        if db.session.get(Agent, "bench") is None:
+            create_agent("bench", None, ["report-v1"])
+        rows = []
+        for i in range(count):
+            expression = expressions[i % len(expressions)]
+            rows.append(
+                {
+                    "schedule_id": new_id("sched"),
+                    "client_id": "bench",
+                    "task_type": "report",
+                    "capability_required": "report-v1",
+                    "input_data": {"n": i},
+                    "priority": 5,
+                    "cron_expression": expression,
+                    "run_at": None if expression else due,
+                    "timezone": ZONES[i % len(ZONES)],
+                    "status": "ACTIVE",
+                    "next_run_at": due,
+                    "total_runs": 0,
+                    "failed_runs": 0,
+                    "created_at": due - timedelta(days=1),
+                    "updated_at": due - timedelta(days=1),
+                }
+            )
+        for start in range(0, count, 5000):
+            db.session.execute(sa.insert(ScheduledTask.__table__), rows[start : start + 5000])
+        db.session.commit()
+
+
+def verify(app, count: int, now: datetime) -> str:
+    """Check every schedule fired once: return a one-line verdict."""
+    with app.app_context():
+        s = db.session
+        dupes = s.scalar(
+            sa.select(sa.func.count()).select_from(
+                sa.select(ScheduleExecution.schedule_id)
+                .group_by(ScheduleExecution.schedule_id, ScheduleExecution.scheduled_for)
+                .having(sa.func.count() > 1)
+                .subquery()
+            )
+        )
+        executions = s.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution))
+        tasks = s.scalar(sa.select(sa.func.count()).select_from(Task))
+        due = s.scalar(
+            sa.select(sa.func.count())
+            .select_from(ScheduledTask)
+            .where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= now)
+        )
+    ok = dupes == 0 and executions == tasks == count and due == 0
+    assert ok, f"duplicates={dupes} executions={executions} tasks={tasks} still due={due}"
+    return f"{executions:,} executions, {tasks:,} tasks, 0 duplicates, 0 still due"
+
+
+def drain(app, now: datetime) -> tuple[int, float]:
+    """Fire everything due at `now` in this process; return (fired, seconds)."""
+    with app.app_context():
+        started = time.perf_counter()
+        fired = dispatcher.fire_due(now, batch_size=BATCH)
+        return fired, time.perf_counter() - started
+
+
+def raw_params(app, now: datetime, text_dates: bool) -> list[tuple[list, list, list]]:
+    """Build the parameters of the three statements per firing, in batches of BATCH (outside the timing)."""
+    fmt = (
+        (lambda d: d.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")) if text_dates else (lambda d: d)
+    )
+    with app.app_context():
+        rows = db.session.execute(sa.select(ScheduledTask.__table__)).all()
+    batches = []
+    for start in range(0, len(rows), BATCH):
+        tasks, executions, updates = [], [], []
+        for r in rows[start : start + BATCH]:
+            task_id = new_id("task")
+            tasks.append((task_id, r.client_id, r.task_type, r.capability_required, json.dumps(r.input_data),
+                          r.priority, "PENDING", 0, fmt(now), fmt(now)))  # fmt: skip
+            executions.append((new_id("exec"), r.schedule_id, task_id, fmt(r.next_run_at), fmt(now), "PENDING"))
+            nxt = fmt(r.next_run_at + timedelta(minutes=1))
+            updates.append((nxt, fmt(r.next_run_at), "ACTIVE", fmt(now), r.schedule_id, fmt(r.next_run_at)))
+        batches.append((tasks, executions, updates))
+    return batches
+
+
+INSERT_TASK = (
+    "INSERT INTO tasks (task_id, client_id, task_type, capability_required, input_data, priority, status, "
+    "attempts, created_at, updated_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
+INSERT_EXECUTION = (
+    "INSERT INTO schedule_executions (execution_id, schedule_id, task_id, scheduled_for, executed_at, status) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
+UPDATE_SCHEDULE = (
+    "UPDATE scheduled_tasks SET next_run_at = {p}, last_run_at = {p}, status = {p}, total_runs = total_runs + 1, "
+    "updated_at = {p} WHERE schedule_id = {p}{guard}"
+)
+# As in the dispatcher: SQLite advances with a conditional update, PostgreSQL by key (rows locked).
+GUARD = {"?": " AND next_run_at = ? AND status = 'ACTIVE'", "%s": ""}
+
+
+def raw_run(conn, batches, placeholder: str, begin: str) -> float:
+    """Send the three statements of each batch with executemany, one transaction per batch; return seconds."""
+    statements = [
+        s.format(p=placeholder, guard=GUARD[placeholder]) for s in (INSERT_TASK, INSERT_EXECUTION, UPDATE_SCHEDULE)
+    ]
+    if not GUARD[placeholder]:
+        batches = [(t, e, [u[:-1] for u in updates]) for t, e, updates in batches]
+    cur = conn.cursor()
+    started = time.perf_counter()
+    for batch in batches:
+        cur.execute(begin)
+        for statement, params in zip(statements, batch, strict=True):
+            cur.executemany(statement, params)
+        cur.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def bench_sqlite(tmp: Path) -> None:
+    """Print fire_due against raw sqlite3 executemany, each on its own copy of the same schedules."""
+    apps = {}
+    for name in ("fire", "raw"):
+        apps[name] = make_app(f"sqlite:///{tmp / name}.db")
+        seed(apps[name], N, DUE)
+    fired, seconds = drain(apps["fire"], NOW)
+    verdict = verify(apps["fire"], N, NOW)
+    batches = raw_params(apps["raw"], NOW, text_dates=True)
+    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    raw_seconds = raw_run(conn, batches, "?", "BEGIN IMMEDIATE")
+    conn.close()
+    report("sqlite fire_due", fired / seconds, N / raw_seconds, verdict)
+
+
+def report(label: str, rate: float, raw_rate: float, verdict: str) -> None:
+    """Print one comparison line."""
+    print(f"{label}: {rate:,.0f} firings/s | raw executemany: {raw_rate:,.0f}/s | ratio {rate / raw_rate:.2f}")
+    print(f"  check: {verdict}")
+
+
+def _pg_worker(url: str, go, results) -> None:
+    """A dispatcher process: wait for the start signal, drain, report (fired, finished at)."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False, "AUTO_UPGRADE": False})
+    with app.app_context():
+        db.session.execute(sa.text("SELECT 1"))
+        db.session.rollback()
+    go.wait()
+    fired, _ = drain(app, NOW)
+    results.put((fired, time.time()))
+
+
+def reset_pg(url: str) -> None:
+    """Empty the scratch database's schema so the benchmark starts clean."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+def bench_pg(url: str) -> None:
+    """Print two dispatcher processes against raw psycopg executemany on PostgreSQL."""
+    import psycopg
+
+    reset_pg(url)
+    app = make_app(url)
+    seed(app, N, DUE)
+    with app.app_context():
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+    batches = raw_params(app, NOW, text_dates=False)
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        raw_seconds = raw_run(conn, batches, "%s", "BEGIN")
+        conn.execute("TRUNCATE schedule_executions, tasks")
+        conn.execute("UPDATE scheduled_tasks SET next_run_at = %s, total_runs = 0, status = 'ACTIVE'", (DUE,))
+        conn.execute("VACUUM ANALYZE")
+    ctx = mp.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_pg_worker, args=(url, go, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    time.sleep(3)  # let both start and connect before the clock starts
+    started = time.time()
+    go.set()
+    outcomes = [results.get(timeout=300) for _ in workers]
+    for w in workers:
+        w.join()
+    fired = sum(f for f, _ in outcomes)
+    seconds = max(t for _, t in outcomes) - started
+    verdict = verify(app, N, NOW) + f"; split {' + '.join(f'{f:,}' for f, _ in outcomes)}"
+    report("postgresql fire_due x2 processes", fired / seconds, N / raw_seconds, verdict)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def bench_lateness(tmp: Path, count: int = 5000) -> None:
+    """Print the lateness of `count` every-minute schedules firing at once through the real timer."""
+    app = make_app(f"sqlite:///{tmp / 'lateness'}.db")
+    now = datetime.now(UTC)
+    due = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if (due - now).total_seconds() < 8:
+        due += timedelta(minutes=1)
+    seed(app, count, due, expressions=["* * * * *"])
+    running = timer.start(app)
+    try:
+        while datetime.now(UTC) < due + timedelta(seconds=5):
+            time.sleep(0.2)
+    finally:
+        running.stop()
+    with app.app_context():
+        late = sorted(
+            (e - s).total_seconds()
+            for e, s in db.session.execute(sa.select(ScheduleExecution.executed_at, ScheduleExecution.scheduled_for))
+        )
+    assert len(late) == count, f"{len(late)} of {count} fired"
+    p50, p99 = late[len(late) // 2], late[int(len(late) * 0.99) - 1]
+    summary = f"p50 {p50:.3f} s | p99 {p99:.3f} s | max {late[-1]:.3f} s"
+    print(f"timer lateness, {count:,} every-minute schedules at once: {summary}")
+
+
+def pg_url(given: str | None) -> str | None:
+    """Return a reachable PostgreSQL URL (creating the default scratch database), or None."""
+    url = given or os.environ.get("BENCH_PG_URL") or DEFAULT_PG
+    try:
+        import psycopg
+
+        if url == DEFAULT_PG:
+            with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'sched_bench_fire'").fetchone():
+                    conn.execute("CREATE DATABASE sched_bench_fire")
+        psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3).close()
+    except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
+        print(f"postgresql: skipped ({err.__class__.__name__}: {str(err).strip().splitlines()[0]})")
+        return None
+    return url
+
+
+def main() -> None:
+    """Run the three benchmarks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg", help="PostgreSQL URL of a scratch database (it is emptied)")
+    parser.add_argument("--skip-lateness", action="store_true", help="skip the timer lateness run (waits for a minute)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_sqlite(Path(tmp))
+        url = pg_url(args.pg)
+        if url:
+            bench_pg(url)
+        if not args.skip_lateness:
+            bench_lateness(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
