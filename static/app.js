@@ -2,6 +2,9 @@
 (function () {
   "use strict";
 
+  // Controls that only matter without JavaScript (a filter's Apply button) can hide now.
+  document.documentElement.classList.add("js");
+
   function notice(message) {
     var region = document.getElementById("notice");
     if (!region) return;

@@ -114,8 +114,8 @@ def login():
             login_user(operator)
             return redirect(safe_next(form.next.data))
         limiter().fail(key)
+        # 200, as for any form shown again with an error: 401 would need a WWW-Authenticate scheme.
         form.form_errors.append("Wrong username or password.")
-        status = 401
     elif request.method == "POST":
         status = 400
     return render_template("login.html", form=form), status

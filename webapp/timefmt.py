@@ -19,12 +19,16 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def local_text(value: datetime | None, tz: str | None = "UTC") -> str:
-    """Write an instant in a zone, e.g. "Mon 10 Mar 2025, 09:30 EDT"."""
+def local_text(
+    value: datetime | None, tz: str | None = "UTC", seconds: bool = False, this_year: int | None = None
+) -> str:
+    """Write an instant in a zone, e.g. "Mon 10 Mar 2025, 09:30 EDT" (no year when it is this_year)."""
     if value is None:
         return "—"
     local = as_utc(value).astimezone(zone(tz))
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    year = "" if local.year == this_year else f" {local.year}"
+    return f"{local:%a} {local.day} {local:%b}{year}, {clock} {local.tzname()}"
 
 
 def utc_text(value: datetime | None) -> str:
@@ -32,6 +36,14 @@ def utc_text(value: datetime | None) -> str:
     if value is None:
         return "—"
     return f"{as_utc(value):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def utc_short(value: datetime, tz: str | None) -> str:
+    """Write the UTC time of an instant, with its date only when that differs from the local date."""
+    utc = as_utc(value)
+    if utc.date() == utc.astimezone(zone(tz)).date():
+        return f"{utc:%H:%M} UTC"
+    return f"{utc:%a} {utc.day} {utc:%b}, {utc:%H:%M} UTC"
 
 
 def _amount(seconds: float) -> str:
@@ -60,12 +72,23 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {_amount(delta)}" if delta > 0 else f"{_amount(-delta)} ago"
 
 
-def when(value: datetime | None, tz: str | None = "UTC", now: datetime | None = None, rel: bool = True) -> Markup:
-    """Render an instant as <time>: local text, UTC in the title, then the relative time."""
+def when(
+    value: datetime | None,
+    tz: str | None = "UTC",
+    now: datetime | None = None,
+    rel: bool = True,
+    seconds: bool = False,
+    compact: bool = False,
+) -> Markup:
+    """Render an instant as <time>: local text, UTC in the title, then the relative time.
+
+    compact leaves out the year when it is the current one (for tables).
+    """
     if value is None:
         return Markup('<span class="muted">—</span>')
+    this_year = (now or utcnow()).year if compact else None
     html = Markup('<time datetime="{}" title="{}">{}</time>').format(
-        iso_z(value), utc_text(value), local_text(value, tz)
+        iso_z(value), utc_text(value), local_text(value, tz, seconds, this_year)
     )
     if rel:
         html += Markup(' <span class="rel">{}</span>').format(relative(value, now))
@@ -88,5 +111,7 @@ def parse_iso(text: str | None) -> datetime | None:
 
 def init_app(app: Flask) -> None:
     """Register the template helpers."""
-    app.jinja_env.globals.update(when=when, relative=relative, local_text=local_text, utc_text=utc_text)
+    app.jinja_env.globals.update(
+        when=when, relative=relative, local_text=local_text, utc_text=utc_text, utc_short=utc_short
+    )
     app.jinja_env.filters.update(iso_z=iso_z, local_text=local_text, utc_text=utc_text, relative=relative)
