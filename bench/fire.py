@@ -4,6 +4,7 @@ Run: .venv/bin/python bench/fire.py [--pg postgresql+psycopg://.../scratch_db]
 1. SQLite: 20,000 schedules due at once, drained by one dispatcher (fire_due), beside the same
    three statements per firing (insert task, insert execution, update schedule) sent through
    raw sqlite3.executemany in batches of 500 (WAL) in the same run. Target ratio >= 0.1.
+   Each is run --rounds times on fresh copies and the best rate counts (machines are noisy).
 2. PostgreSQL (when reachable): the same with two dispatcher processes, against raw psycopg
    executemany. The database given is emptied. Default: BENCH_PG_URL, else a local scratch database.
 3. Lateness of 5,000 every-minute schedules firing at once through the real timer (target p99 < 1 s).
@@ -15,6 +16,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -168,21 +170,32 @@ def raw_run(conn, batches, placeholder: str, begin: str) -> float:
     return time.perf_counter() - started
 
 
-def bench_sqlite(tmp: Path) -> None:
-    """Print fire_due against raw sqlite3 executemany, each on its own copy of the same schedules."""
-    apps = {}
-    for name in ("fire", "raw"):
-        apps[name] = make_app(f"sqlite:///{tmp / name}.db")
-        seed(apps[name], N, DUE)
-    fired, seconds = drain(apps["fire"], NOW)
-    verdict = verify(apps["fire"], N, NOW)
-    batches = raw_params(apps["raw"], NOW, text_dates=True)
-    conn = sqlite3.connect(tmp / "raw.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    raw_seconds = raw_run(conn, batches, "?", "BEGIN IMMEDIATE")
-    conn.close()
-    report("sqlite fire_due", fired / seconds, N / raw_seconds, verdict)
+def bench_sqlite(tmp: Path, rounds: int) -> None:
+    """Print fire_due against raw sqlite3 executemany, each round on fresh copies of the same schedules."""
+    template = tmp / "template.db"
+    app = make_app(f"sqlite:///{template}")
+    seed(app, N, DUE)
+    batches = raw_params(app, NOW, text_dates=True)
+    with app.app_context():
+        db.session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.session.remove()
+        db.engine.dispose()
+    best, best_raw = 0.0, 0.0
+    for r in range(rounds):
+        shutil.copyfile(template, tmp / f"fire{r}.db")
+        fire_app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/fire{r}.db", "SCHEDULER_ENABLED": False})
+        fired, seconds = drain(fire_app, NOW)
+        verdict = verify(fire_app, N, NOW)
+        with fire_app.app_context():
+            db.engine.dispose()
+        shutil.copyfile(template, tmp / f"raw{r}.db")
+        conn = sqlite3.connect(tmp / f"raw{r}.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        raw_seconds = raw_run(conn, batches, "?", "BEGIN IMMEDIATE")
+        conn.close()
+        best, best_raw = max(best, fired / seconds), max(best_raw, N / raw_seconds)
+    report("sqlite fire_due", best, best_raw, f"{verdict} (best of {rounds} rounds each)")
 
 
 def report(label: str, rate: float, raw_rate: float, verdict: str) -> None:
@@ -211,8 +224,8 @@ def reset_pg(url: str) -> None:
     engine.dispose()
 
 
-def bench_pg(url: str) -> None:
-    """Print two dispatcher processes against raw psycopg executemany on PostgreSQL."""
+def _pg_round(url: str) -> tuple[float, float, str]:
+    """Seed, run raw executemany, reset, then drain with two dispatcher processes; return (rate, raw rate, verdict)."""
     import psycopg
 
     reset_pg(url)
@@ -241,9 +254,16 @@ def bench_pg(url: str) -> None:
     fired = sum(f for f, _ in outcomes)
     seconds = max(t for _, t in outcomes) - started
     verdict = verify(app, N, NOW) + f"; split {' + '.join(f'{f:,}' for f, _ in outcomes)}"
-    report("postgresql fire_due x2 processes", fired / seconds, N / raw_seconds, verdict)
     with app.app_context():
         db.engine.dispose()
+    return fired / seconds, N / raw_seconds, verdict
+
+
+def bench_pg(url: str, rounds: int) -> None:
+    """Print two dispatcher processes against raw psycopg executemany on PostgreSQL."""
+    results = [_pg_round(url) for _ in range(rounds)]
+    best, best_raw = max(r[0] for r in results), max(r[1] for r in results)
+    report("postgresql fire_due x2 processes", best, best_raw, f"{results[-1][2]} (best of {rounds} rounds each)")
 
 
 def bench_lateness(tmp: Path, count: int = 5000) -> None:
@@ -292,13 +312,14 @@ def main() -> None:
     """Run the three benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg", help="PostgreSQL URL of a scratch database (it is emptied)")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat each throughput run; the best counts")
     parser.add_argument("--skip-lateness", action="store_true", help="skip the timer lateness run (waits for a minute)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        bench_sqlite(Path(tmp))
+        bench_sqlite(Path(tmp), args.rounds)
         url = pg_url(args.pg)
         if url:
-            bench_pg(url)
+            bench_pg(url, args.rounds)
         if not args.skip_lateness:
             bench_lateness(Path(tmp))
 

@@ -11,12 +11,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import click
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 
-from webapp import create_app, cron, schedules, timer
+from webapp import create_app, cron, schedules
 from webapp.auth import Caller, create_agent
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, Task
@@ -195,55 +193,28 @@ def test_scheduler_run_fires_and_stops_cleanly_on_sigterm(seeded, dispatchers):
     assert_exactly_once(seeded, first)
 
 
-def test_the_in_process_timer_fires_a_schedule_created_after_it_started(app, make_agent):
-    make_agent("client-1")
-    running = timer.start(app)
+def test_scheduler_run_stops_cleanly_on_sigint(seeded, dispatchers):
+    proc = dispatchers.start()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0, proc.err.read_text()
+    assert "Dispatcher stopped." in proc.out.read_text()
+
+
+def test_gunicorn_workers_each_run_a_dispatcher_and_fire_once(seeded, shared_url, tmp_path):
+    environ = {**os.environ, "DATABASE_URL": shared_url, "AUTO_UPGRADE": "0", "SECRET_KEY": "s" * 40}
+    command = [sys.executable, "-m", "gunicorn", "-w", "3", "--bind", f"unix:{tmp_path}/g.sock", "wsgi:app"]
+    log = tmp_path / "gunicorn.err"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        with app.app_context():
-            run_at = datetime.now(UTC) + timedelta(seconds=0.5)
-            s = schedules.create_schedule(CLIENT, {**BODY, "run_at": run_at.isoformat()})
-        wait_for(lambda: due_count(app, run_at) == 0, 15)
+        wait_for(lambda: log.read_text().count("Booting worker") == 3 or proc.poll() is not None, 30)
+        assert proc.poll() is None, log.read_text()
+        first = seed(seeded, one_time=100, minutely=50, run_at=datetime.now(UTC) + timedelta(seconds=2))
+        wait_for(lambda: due_count(seeded, max(first.values())) == 0, 30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
     finally:
-        running.stop()
-    assert not running.scheduler.running
-    with app.app_context():
-        assert db.session.get(ScheduledTask, s.schedule_id).status == "COMPLETED"
-
-
-def _contexts(path: list[str], params: dict) -> list[click.Context]:
-    """Build nested click contexts for a command path such as ["flask", "scheduler", "run"]."""
-    contexts: list[click.Context] = []
-    for name in path:
-        parent = contexts[-1] if contexts else None
-        contexts.append(click.Context(click.Command(name), parent=parent, info_name=name))
-    contexts[-1].params = params
-    return contexts
-
-
-@pytest.mark.parametrize(
-    ("config", "path", "params", "run_main", "expected"),
-    [
-        ({}, None, {}, None, True),  # gunicorn: no click context
-        ({"SCHEDULER_ENABLED": False}, None, {}, None, False),
-        ({"TESTING": True}, None, {}, None, False),
-        ({}, ["flask", "run"], {"reload": False}, None, True),
-        ({}, ["flask", "run"], {"reload": True}, None, False),  # the reloader's watcher parent
-        ({}, ["flask", "run"], {"reload": True}, "true", True),  # the reloader's child
-        ({}, ["flask", "db", "upgrade"], {}, None, False),
-        ({}, ["flask", "scheduler", "run"], {}, None, False),  # runs its own timer in the foreground
-        ({}, ["flask", "shell"], {}, None, False),
-    ],
-)
-def test_the_timer_starts_only_where_it_should(monkeypatch, config, path, params, run_main, expected):
-    app = Flask("probe")
-    app.config.update({"SCHEDULER_ENABLED": True, "TESTING": False, **config})
-    if run_main:
-        monkeypatch.setenv("WERKZEUG_RUN_MAIN", run_main)
-    else:
-        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
-    if path is None:
-        assert timer.should_start(app) is expected
-        return
-    contexts = _contexts(path, params)
-    with contexts[-1]:
-        assert timer.should_start(app) is expected
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert_exactly_once(seeded, first)

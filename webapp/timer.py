@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask.helpers import get_debug_flag
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from . import dispatcher, tasks
 from .clock import utcnow
@@ -121,8 +121,6 @@ def start(app: Flask) -> Timer:
 def _note_schedule(_mapper, _connection, target: ScheduledTask) -> None:
     """Remember a written schedule's next_run_at so the commit can wake the timer early."""
     if target.status == "ACTIVE" and target.next_run_at is not None:
-        from sqlalchemy.orm import object_session
-
         session = object_session(target)
         if session is not None:
             session.info.setdefault("scheduler_wake", []).append(target.next_run_at)
@@ -133,8 +131,6 @@ def _wake_after_commit(session: Session) -> None:
     times = session.info.pop("scheduler_wake", None)
     if not times:
         return
-    from flask import current_app, has_app_context
-
     if has_app_context():
         timer = current_app.extensions.get("scheduler_timer")
         if timer is not None:
