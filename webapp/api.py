@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from . import schedules
 from .auth import current_caller, require_agent
 from .errors import ServiceError, invalid
 
 bp = Blueprint("api", __name__, url_prefix="/aitp")
+
+
+class ScheduleId(BaseConverter):
+    """A path segment that is a schedule id: sched-..."""
+
+    regex = r"sched-[^/]+"
+
+
+class TaskId(BaseConverter):
+    """A path segment that is a task id: task-..."""
+
+    regex = r"task-[^/]+"
+
+
+def register_id_converters(state) -> None:
+    """Match ids by their prefix, so /tasks/schedule/preview and /tasks/claim never read as ids (405, not 404)."""
+    state.app.url_map.converters.update(schedule_id=ScheduleId, task_id=TaskId)
+
+
+# Recorded before the routes, so the converters exist when the rules are bound.
+bp.record_once(register_id_converters)
 
 
 def json_body() -> dict:
@@ -62,14 +84,14 @@ def list_schedules():
     )
 
 
-@bp.get("/tasks/schedule/<schedule_id>")
+@bp.get("/tasks/schedule/<schedule_id:schedule_id>")
 @require_agent
 def get_schedule(schedule_id: str):
     """Return every field of one schedule."""
     return jsonify(schedules.schedule_dict(schedules.get_schedule(current_caller(), schedule_id)))
 
 
-@bp.put("/tasks/schedule/<schedule_id>")
+@bp.put("/tasks/schedule/<schedule_id:schedule_id>")
 @require_agent
 def update_schedule(schedule_id: str):
     """Change the editable fields of a schedule."""
@@ -77,7 +99,7 @@ def update_schedule(schedule_id: str):
     return jsonify(schedules.schedule_dict(schedule))
 
 
-@bp.delete("/tasks/schedule/<schedule_id>")
+@bp.delete("/tasks/schedule/<schedule_id:schedule_id>")
 @require_agent
 def delete_schedule(schedule_id: str):
     """Soft-delete a schedule."""
@@ -87,7 +109,7 @@ def delete_schedule(schedule_id: str):
     )
 
 
-@bp.get("/tasks/schedule/<schedule_id>/executions")
+@bp.get("/tasks/schedule/<schedule_id:schedule_id>/executions")
 @require_agent
 def list_executions(schedule_id: str):
     """Return a schedule's execution history, newest first."""

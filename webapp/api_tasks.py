@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from . import dispatcher, tasks
-from .api import json_body
+from .api import json_body, register_id_converters
 from .auth import current_caller, require_agent
 from .schedules import execution_dict
 
 bp = Blueprint("api_tasks", __name__, url_prefix="/aitp")
+bp.record_once(register_id_converters)
 
 
 def _optional_body() -> dict:
@@ -19,7 +20,7 @@ def _optional_body() -> dict:
     return json_body()
 
 
-@bp.post("/tasks/schedule/<schedule_id>/run")
+@bp.post("/tasks/schedule/<schedule_id:schedule_id>/run")
 @require_agent
 def run_schedule(schedule_id: str):
     """Fire a schedule once, now, outside its rhythm; 201 with the execution."""
@@ -36,7 +37,7 @@ def claim_tasks():
     return jsonify({"tasks": [tasks.task_dict(t, executions.get(t.task_id)) for t in claimed]})
 
 
-@bp.post("/tasks/<task_id>/complete")
+@bp.post("/tasks/<task_id:task_id>/complete")
 @require_agent
 def complete_task(task_id: str):
     """Complete a task this agent holds."""
@@ -44,7 +45,7 @@ def complete_task(task_id: str):
     return jsonify(tasks.task_dict(task, tasks.executions_of([task_id]).get(task_id)))
 
 
-@bp.post("/tasks/<task_id>/fail")
+@bp.post("/tasks/<task_id:task_id>/fail")
 @require_agent
 def fail_task(task_id: str):
     """Fail a task this agent holds."""
@@ -52,7 +53,7 @@ def fail_task(task_id: str):
     return jsonify(tasks.task_dict(task, tasks.executions_of([task_id]).get(task_id)))
 
 
-@bp.get("/tasks/<task_id>")
+@bp.get("/tasks/<task_id:task_id>")
 @require_agent
 def get_task(task_id: str):
     """Return a task to its client, its claiming agent or an admin."""

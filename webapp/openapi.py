@@ -95,7 +95,7 @@ HISTORY_PAGING = [
     _query("offset", _OFFSET, "Rows to skip."),
 ]
 LIST_FILTERS = [
-    _query("client_id", {"type": "string", "maxLength": 128}, "Only this client's schedules (admins)."),
+    _query("client_id", {"type": "string"}, "Only this client's schedules (admins)."),
     _query("status", {"type": "string", "enum": list(SCHEDULE_STATUSES)}, "Only this status; DELETED only so."),
     _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page."),
 ]
