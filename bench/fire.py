@@ -116,8 +116,10 @@ def drain(app, now: datetime) -> tuple[int, float]:
         return fired, time.perf_counter() - started
 
 
-def raw_params(app, now: datetime, text_dates: bool) -> list[tuple[list, list, list]]:
-    """Build the parameters of the three statements per firing, in batches of BATCH (outside the timing)."""
+def raw_params(app, now: datetime, text_dates: bool) -> list[list[tuple[str, list]]]:
+    """Build each batch's statements and parameters (outside the timing): per firing, insert the task,
+    insert the execution, and advance the schedule (SET status only for a one-time schedule, which
+    completes; the dispatcher does the same)."""
     fmt = (
         (lambda d: d.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")) if text_dates else (lambda d: d)
     )
@@ -125,15 +127,19 @@ def raw_params(app, now: datetime, text_dates: bool) -> list[tuple[list, list, l
         rows = db.session.execute(sa.select(ScheduledTask.__table__)).all()
     batches = []
     for start in range(0, len(rows), BATCH):
-        tasks, executions, updates = [], [], []
+        tasks, executions, advance, complete = [], [], [], []
         for r in rows[start : start + BATCH]:
             task_id = new_id("task")
             tasks.append((task_id, r.client_id, r.task_type, r.capability_required, json.dumps(r.input_data),
                           r.priority, "PENDING", 0, fmt(now), fmt(now)))  # fmt: skip
             executions.append((new_id("exec"), r.schedule_id, task_id, fmt(r.next_run_at), fmt(now), "PENDING"))
-            nxt = fmt(r.next_run_at + timedelta(minutes=1))
-            updates.append((nxt, fmt(r.next_run_at), "ACTIVE", fmt(now), r.schedule_id, fmt(r.next_run_at)))
-        batches.append((tasks, executions, updates))
+            if r.cron_expression:
+                nxt = fmt(r.next_run_at + timedelta(minutes=1))
+                advance.append((nxt, fmt(r.next_run_at), fmt(now), r.schedule_id, fmt(r.next_run_at)))
+            else:
+                complete.append((None, fmt(r.next_run_at), "COMPLETED", fmt(now), r.schedule_id, fmt(r.next_run_at)))
+        batch = [(INSERT_TASK, tasks), (INSERT_EXECUTION, executions), (ADVANCE, advance), (COMPLETE, complete)]
+        batches.append([(statement, params) for statement, params in batch if params])
     return batches
 
 
@@ -145,7 +151,11 @@ INSERT_EXECUTION = (
     "INSERT INTO schedule_executions (execution_id, schedule_id, task_id, scheduled_for, executed_at, status) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
 )
-UPDATE_SCHEDULE = (
+ADVANCE = (
+    "UPDATE scheduled_tasks SET next_run_at = {p}, last_run_at = {p}, total_runs = total_runs + 1, "
+    "updated_at = {p} WHERE schedule_id = {p}{guard}"
+)
+COMPLETE = (
     "UPDATE scheduled_tasks SET next_run_at = {p}, last_run_at = {p}, status = {p}, total_runs = total_runs + 1, "
     "updated_at = {p} WHERE schedule_id = {p}{guard}"
 )
@@ -154,17 +164,18 @@ GUARD = {"?": " AND next_run_at = ? AND status = 'ACTIVE'", "%s": ""}
 
 
 def raw_run(conn, batches, placeholder: str, begin: str) -> float:
-    """Send the three statements of each batch with executemany, one transaction per batch; return seconds."""
-    statements = [
-        s.format(p=placeholder, guard=GUARD[placeholder]) for s in (INSERT_TASK, INSERT_EXECUTION, UPDATE_SCHEDULE)
-    ]
-    if not GUARD[placeholder]:
-        batches = [(t, e, [u[:-1] for u in updates]) for t, e, updates in batches]
+    """Send each batch's statements with executemany, one transaction per batch; return seconds."""
+    guard = GUARD[placeholder]
+    prepared = [
+        [(s.format(p=placeholder, guard=guard), p if guard or s.startswith("INSERT") else [u[:-1] for u in p])
+         for s, p in batch]
+        for batch in batches
+    ]  # fmt: skip
     cur = conn.cursor()
     started = time.perf_counter()
-    for batch in batches:
+    for batch in prepared:
         cur.execute(begin)
-        for statement, params in zip(statements, batch, strict=True):
+        for statement, params in batch:
             cur.executemany(statement, params)
         cur.execute("COMMIT")
     return time.perf_counter() - started

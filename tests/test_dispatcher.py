@@ -318,3 +318,14 @@ def test_the_missed_plan_matches_the_cron_engine():
     assert [at for at, _ in plan.skipped] == [utc("2025-03-01T08:00:00Z"), utc("2025-03-01T08:05:00Z")]
     assert plan.fire == utc("2025-03-01T08:10:00Z")
     assert plan.next_run == cron.next_after("*/5 * * * *", "Europe/Paris", plan.fire)
+
+
+def test_a_next_run_written_by_hand_in_another_format_still_fires(app, client_1):
+    sid = add(app, cron_expression="* * * * *")
+    with app.app_context(), write_transaction() as session:
+        # An operator's UPDATE: SQLite keeps the text as written, without microseconds.
+        statement = sa.text("UPDATE scheduled_tasks SET next_run_at = :at WHERE schedule_id = :id")
+        session.execute(statement, {"at": "2025-03-01 08:03:00", "id": sid})
+    assert fire(app, utc("2025-03-01T08:03:10Z")) == 1
+    s = schedule(app, sid)
+    assert (s.next_run_at, s.last_error) == (utc("2025-03-01T08:04:00Z"), None)

@@ -24,26 +24,33 @@ INSERT_EXECUTION = sa.insert(EXECUTIONS)
 _ADVANCE_VALUES = {
     "next_run_at": sa.bindparam("b_next"),
     "last_run_at": sa.bindparam("b_last"),
-    "status": sa.bindparam("b_status"),
     "last_error": sa.bindparam("b_error"),
     "total_runs": SCHEDULES.c.total_runs + sa.bindparam("b_runs", type_=sa.Integer),
     "updated_at": sa.bindparam("b_now"),
 }
-# SQLite: a conditional update. The batch already holds the write lock, so a mismatch means
-# something is badly wrong, and the dispatcher undoes the batch.
-ADVANCE_IF_UNCHANGED = (
-    sa.update(SCHEDULES)
-    .where(
-        SCHEDULES.c.schedule_id == sa.bindparam("b_id"),
-        SCHEDULES.c.next_run_at == sa.bindparam("b_old"),
-        SCHEDULES.c.status == sa.literal_column("'ACTIVE'"),
-    )
-    .values(**_ADVANCE_VALUES)
-)
-# PostgreSQL: the rows are locked FOR UPDATE by this transaction, so the key is enough; naming
-# next_run_at too would let a planner with stale statistics pick the (status, next_run_at) index
-# and scan every schedule due at the same instant, once per row.
-ADVANCE_LOCKED = sa.update(SCHEDULES).where(SCHEDULES.c.schedule_id == sa.bindparam("b_id")).values(**_ADVANCE_VALUES)
+
+
+def _advance(locked: bool, new_status: bool):
+    """Build the UPDATE that advances a schedule.
+
+    SQLite (not `locked`) gets a conditional update: the batch already holds the write lock, so a
+    mismatch means something is badly wrong and the batch is undone. On PostgreSQL the rows are
+    locked FOR UPDATE by this transaction, so the key is enough; naming next_run_at too would let a
+    planner with stale statistics pick the (status, next_run_at) index and scan every schedule due
+    at the same instant, once per row. `status` is only SET when it changes: naming it rewrites
+    every index that contains it and runs the status-count trigger, which made the statement
+    several times slower.
+    """
+    where = [SCHEDULES.c.schedule_id == sa.bindparam("b_id")]
+    if not locked:
+        where += [SCHEDULES.c.next_run_at == sa.bindparam("b_old"), SCHEDULES.c.status == sa.literal_column("'ACTIVE'")]
+    values = {**_ADVANCE_VALUES, "status": sa.bindparam("b_status")} if new_status else _ADVANCE_VALUES
+    return sa.update(SCHEDULES).where(*where).values(**values)
+
+
+ADVANCE = {
+    (locked, new_status): _advance(locked, new_status) for locked in (False, True) for new_status in (False, True)
+}
 
 _COMPILED: dict = {}
 
@@ -66,6 +73,11 @@ class Form:
             stored = naive.isoformat(sep=" ", timespec="microseconds") if self.sqlite else naive
             self._instants[value] = stored
         return stored
+
+
+def stored_next_run_column():
+    """Return next_run_at exactly as stored (text on SQLite), for the conditional update to compare."""
+    return sa.type_coerce(SCHEDULES.c.next_run_at, sa.String).label("next_run_stored")
 
 
 def input_json_column():

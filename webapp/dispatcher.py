@@ -25,14 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from . import catchup
 from .auth import Caller
 from .bulkwrite import (
-    ADVANCE_IF_UNCHANGED,
-    ADVANCE_LOCKED,
+    ADVANCE,
     INSERT_EXECUTION,
     INSERT_TASK,
     SCHEDULES,
     Form,
     executemany,
     input_json_column,
+    stored_next_run_column,
 )
 from .clock import iso_z, utcnow
 from .errors import conflict, not_found
@@ -55,6 +55,7 @@ _DUE_COLUMNS = (
     SCHEDULES.c.timezone,
     SCHEDULES.c.next_run_at,
     SCHEDULES.c.last_run_at,
+    stored_next_run_column(),
 )
 
 
@@ -131,8 +132,11 @@ def _write(session, tasks: list, executions: list, advances: list) -> None:
     if executions:
         executemany(session, INSERT_EXECUTION, executions)
     if advances:
-        statement = ADVANCE_LOCKED if _is_postgres(session) else ADVANCE_IF_UNCHANGED
-        changed = executemany(session, statement, advances)
+        locked = _is_postgres(session)
+        keep = [a for a in advances if a["b_status"] == "ACTIVE"]
+        change = [a for a in advances if a["b_status"] != "ACTIVE"]
+        pairs = ((ADVANCE[locked, False], keep), (ADVANCE[locked, True], change))
+        changed = sum(executemany(session, statement, rows) for statement, rows in pairs if rows)
         if changed != len(advances):
             # Another dispatcher advanced one of these first; undo the whole batch and re-claim.
             raise _LostClaim(f"{len(advances) - changed} of {len(advances)} schedules were taken by another dispatcher")
@@ -153,7 +157,7 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
             more = True  # the rest stay due and go to the next batch
             break
         plan = catchup.plan(row, now, cache)
-        advance = {"b_id": row.schedule_id, "b_old": form.at(row.next_run_at), "b_now": stamp, "b_runs": 0}
+        advance = {"b_id": row.schedule_id, "b_old": row.next_run_stored, "b_now": stamp, "b_runs": 0}
         advance.update(b_next=form.at(plan.next_run), b_status=plan.status, b_error=plan.error)
         advance["b_last"] = form.at(row.last_run_at)
         if plan.error:
@@ -201,6 +205,9 @@ def _write_one(session, row, fire: datetime, firing: tuple) -> bool:
         with session.begin_nested():
             _write(session, tasks, executions, [advance])
         return True
+    except _LostClaim:
+        log.error("schedule %s changed while its batch held it; left for the next tick", row.schedule_id)
+        return False
     except IntegrityError:
         note = f"Occurrence {iso_z(fire)} already had an execution; it was not fired again"
         log.warning("schedule %s: %s", row.schedule_id, note)
