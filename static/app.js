@@ -32,6 +32,35 @@
     notice("The server cannot be reached. Check the connection and try again.");
   });
 
+  // A row or panel swapped by an action loses keyboard focus with the old button: give it
+  // back to the first button of the new row or panel, so keyboard users stay in place.
+  var refocus = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    var holder = form.closest && form.closest("tr[id], #schedule-panel");
+    refocus = form.matches && form.matches("form.inline") && holder ? holder.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    var holder = document.getElementById(refocus);
+    refocus = null;
+    var button = holder && holder.querySelector(".actions button, .actions a");
+    if (button) button.focus();
+  });
+
+  // "Copy" buttons copy the text of the input they name (the API key shown once).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var input = document.querySelector(button.dataset.copy);
+    if (!input) return;
+    input.select();
+    var done = function () { button.textContent = "Copied"; };
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(input.value).then(done, function () {});
+    }
+  });
+
   // Switching the builder to "Custom cron" starts from the expression it was showing.
   document.addEventListener("change", function (event) {
     var input = event.target;

@@ -227,3 +227,13 @@ def test_create_agent_errors_show_beside_the_field(ui):
     response = ui.post("/agents", {"agent_id": "has space"})
     assert response.status_code == 400
     assert "without spaces" in field_error(response.get_data(as_text=True), "agent_id")
+
+
+def test_reopened_builder_expression_is_not_a_change(ui):
+    """A weekly schedule stored as "0 18 * * 5" opens as Friday; saving it unchanged keeps the stored text."""
+    schedule_id = ui.schedule(cron_expression="0 18 * * 5", timezone="Europe/Paris")
+    fields = form(kind="weekly", at_time="18:00", weekday="FRI", timezone="Europe/Paris", input_data="{}")
+    response = ui.post(f"/schedules/{schedule_id}/edit", {**fields, "description": "Only this"})
+    assert response.status_code == 302
+    stored = ui.stored(schedule_id)
+    assert stored.cron_expression == "0 18 * * 5" and stored.description == "Only this"

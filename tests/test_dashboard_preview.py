@@ -162,3 +162,17 @@ def test_when_writes_local_time_with_utc_on_hover():
         '<time datetime="2025-07-01T12:00:00Z" title="2025-07-01 12:00:00 UTC">Tue 1 Jul 2025, 08:00 EDT</time>'
         ' <span class="rel">in 4 min</span>'
     )
+
+
+@pytest.mark.parametrize(
+    "new, stored, same",
+    [
+        ("0 18 * * FRI", "0 18 * * 5", True),
+        ("30  9 * * 1-5", "30 9 * * 1-5", True),
+        ("0 18 * * SAT", "0 18 * * 5", False),
+        ("0 0 * * *", "@daily", False),
+    ],
+)
+def test_builder_knows_an_unchanged_expression(new, stored, same):
+    """Reopening a schedule in the builder is not a change of timing."""
+    assert builder.same_expression(new, stored) is same

@@ -107,6 +107,18 @@ def detect(cron_expression: str | None) -> dict:
     return {"kind": "custom"}
 
 
+def same_expression(new: str | None, stored: str | None) -> bool:
+    """Tell whether an edited expression still says what the stored one says.
+
+    "0 18 * * 5" opens in the builder as Friday and comes back as "0 18 * * FRI": not a change.
+    """
+    new_text, stored_text = " ".join((new or "").split()), " ".join((stored or "").split())
+    if new_text == stored_text:
+        return True
+    found = detect(stored_text)
+    return found["kind"] not in ("custom", "once") and detect(new_text) == found
+
+
 def field_for(err: ServiceError, kind: str) -> str | None:
     """Name the form field that should show a service error about the timing."""
     if err.field == "cron_expression" and kind not in ("custom", "once"):

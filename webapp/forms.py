@@ -130,7 +130,7 @@ class ScheduleForm(FlaskForm):
         changed = {k: v for k, v in changed.items() if getattr(schedule, k) != v}
         tz_changed = body["timezone"] != schedule.timezone
         if "cron_expression" in body:
-            if " ".join((body["cron_expression"] or "").split()) != schedule.cron_expression:
+            if not builder.same_expression(body["cron_expression"], schedule.cron_expression):
                 changed["cron_expression"] = body["cron_expression"]
         elif schedule.run_at is None or body["run_at"] != local_input(schedule.run_at, body["timezone"]):
             changed["run_at"] = body["run_at"]

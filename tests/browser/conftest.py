@@ -139,7 +139,7 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     """Return a page in a fresh browser context (no cookies), laptop-sized, failing on console errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server.url)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server.url, locale="en-GB")
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []

@@ -183,9 +183,11 @@ def test_pause_resume_and_delete_in_place(signed_in, server):
     row = page.locator(f"#row-{schedule_id}")
     mark_page(page)
 
-    row.get_by_role("button", name="Pause").click()
+    row.get_by_role("button", name="Pause").focus()
+    page.keyboard.press("Enter")  # keyboard only: focus lands on the new row's first button
     expect(row.locator(".badge")).to_have_text("Paused")
     expect(page.locator("#notice")).to_contain_text("Paused.")
+    expect(row.get_by_role("button", name="Resume")).to_be_focused()
     row.get_by_role("button", name="Resume").click()
     expect(row.locator(".badge")).to_have_text("Active")
     expect(page.locator("#notice")).to_contain_text("Resumed. Next run")
