@@ -47,13 +47,6 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ActionForm(FlaskForm):
-    """A button that changes a schedule: only the CSRF token, where to answer, and where to go back."""
-
-    view = HiddenField(default="panel")
-    next = HiddenField()
-
-
 class ScheduleForm(FlaskForm):
     """Create or edit a schedule; the builder writes the cron expression."""
 
