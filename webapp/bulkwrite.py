@@ -13,7 +13,7 @@ from operator import itemgetter
 
 import sqlalchemy as sa
 
-from .models import ScheduledTask, ScheduleExecution, Task
+from .models import ScheduledTask, ScheduleExecution, Task, new_id
 
 SCHEDULES = ScheduledTask.__table__
 TASKS = Task.__table__
@@ -103,3 +103,32 @@ def executemany(session, statement, rows: list[dict]) -> int:
     else:
         params = rows
     return conn.exec_driver_sql(str(compiled), params).rowcount
+
+
+def task_row(row, task_id: str, input_json: str, now) -> dict:
+    """Return the task a firing inserts, in driver form: PENDING, copied from the schedule."""
+    return {
+        "task_id": task_id,
+        "client_id": row.client_id,
+        "task_type": row.task_type,
+        "capability_required": row.capability_required,
+        "input_data": input_json,
+        "priority": row.priority,
+        "status": "PENDING",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def execution_row(schedule_id: str, task_id: str | None, at, now, note: str | None) -> dict:
+    """Return an execution row in driver form: PENDING with its task, or SKIPPED without one."""
+    return {
+        "execution_id": new_id("exec"),
+        "schedule_id": schedule_id,
+        "task_id": task_id,
+        "scheduled_for": at,
+        "executed_at": now,
+        "status": "PENDING" if task_id else "SKIPPED",
+        "error_message": note,
+    }

@@ -31,8 +31,10 @@ from .bulkwrite import (
     SCHEDULES,
     Form,
     executemany,
+    execution_row,
     input_json_column,
     stored_next_run_column,
+    task_row,
 )
 from .clock import iso_z, utcnow
 from .errors import conflict, not_found
@@ -81,35 +83,6 @@ def _is_postgres(session) -> bool:
 def _hold_seconds() -> float:
     """Return the test-only pause inside a batch transaction (SCHEDULER_TEST_HOLD_SECONDS)."""
     return float(current_app.config.get("DISPATCH_HOLD_SECONDS") or 0)
-
-
-def _task_row(row, task_id: str, input_json: str, now) -> dict:
-    """Return the task a firing inserts, in driver form: PENDING, copied from the schedule."""
-    return {
-        "task_id": task_id,
-        "client_id": row.client_id,
-        "task_type": row.task_type,
-        "capability_required": row.capability_required,
-        "input_data": input_json,
-        "priority": row.priority,
-        "status": "PENDING",
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _execution_row(schedule_id: str, task_id: str | None, at, now, note: str | None) -> dict:
-    """Return an execution row in driver form: PENDING with its task, or SKIPPED without one."""
-    return {
-        "execution_id": new_id("exec"),
-        "schedule_id": schedule_id,
-        "task_id": task_id,
-        "scheduled_for": at,
-        "executed_at": now,
-        "status": "PENDING" if task_id else "SKIPPED",
-        "error_message": note,
-    }
 
 
 def _claim(session, now: datetime, limit: int) -> list:
@@ -164,14 +137,14 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
             log.warning("schedule %s failed: %s", row.schedule_id, plan.error)
             done.failed += 1
             if careful:
-                _write(session, [], [], [advance])
+                _write_one(session, row, None, ([], [], advance))
             else:
                 advances.append(advance)
             continue
         task_id = new_id("task")
-        new_tasks = [_task_row(row, task_id, row.input_json, stamp)]
-        new_execs = [_execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
-        new_execs.append(_execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
+        new_tasks = [task_row(row, task_id, row.input_json, stamp)]
+        new_execs = [execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
+        new_execs.append(execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
         advance.update(b_last=form.at(plan.fire), b_runs=1)
         if careful:
             if not _write_one(session, row, plan.fire, (new_tasks, new_execs, advance)):
@@ -198,13 +171,16 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
     return more
 
 
-def _write_one(session, row, fire: datetime, firing: tuple) -> bool:
-    """Fire one schedule inside a savepoint; on a duplicate occurrence advance it without firing."""
+def _write_one(session, row, fire: datetime | None, firing: tuple) -> bool:
+    """Write one schedule's firing inside a savepoint; return whether it fired.
+
+    An occurrence that already has an execution is not fired again: the schedule is advanced
+    past it with a note in last_error. A schedule that changed under the batch is left as it is.
+    """
     tasks, executions, advance = firing
     try:
         with session.begin_nested():
             _write(session, tasks, executions, [advance])
-        return True
     except _LostClaim:
         log.error("schedule %s changed while its batch held it; left for the next tick", row.schedule_id)
         return False
@@ -212,8 +188,9 @@ def _write_one(session, row, fire: datetime, firing: tuple) -> bool:
         note = f"Occurrence {iso_z(fire)} already had an execution; it was not fired again"
         log.warning("schedule %s: %s", row.schedule_id, note)
         advance.update(b_error=note, b_runs=0, b_last=Form(session).at(row.last_run_at))
-        _write(session, [], [], [advance])
+        _write_one(session, row, None, ([], [], advance))
         return False
+    return bool(tasks)
 
 
 def fire_due(
@@ -303,7 +280,7 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
         at = _free_instant(session, schedule, now)
         task_id = new_id("task")
         form = Form(session)
-        executemany(session, INSERT_TASK, [_task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now))])
+        executemany(session, INSERT_TASK, [task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now))])
         execution = ScheduleExecution(
             execution_id=new_id("exec"),
             schedule_id=schedule.schedule_id,
