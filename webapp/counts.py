@@ -8,6 +8,7 @@ is the base count plus the pending deltas, read in one statement (one snapshot).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -18,23 +19,25 @@ from .extensions import begin_write
 # Fold the deltas once this many are pending, so a read never sums a long tail.
 FOLD_THRESHOLD = 500
 
-counts = sa.table("schedule_counts", sa.column("client_id"), sa.column("status"), sa.column("n"))
-deltas = sa.table("schedule_count_deltas", sa.column("id"), sa.column("client_id"), sa.column("status"), sa.column("d"))
+
+@functools.cache
+def _total_statement(by_client: bool) -> sa.TextClause:
+    """Return the one-snapshot total query, built once: base counts plus pending deltas."""
+    client = " AND client_id = :client_id" if by_client else ""
+    sql = (
+        f"SELECT (SELECT COALESCE(SUM(n), 0) FROM schedule_counts WHERE status IN :statuses{client})"
+        f" + (SELECT COALESCE(SUM(d), 0) FROM schedule_count_deltas WHERE status IN :statuses{client}),"
+        " (SELECT COUNT(*) FROM schedule_count_deltas)"
+    )
+    return sa.text(sql).bindparams(sa.bindparam("statuses", expanding=True))
 
 
 def total(session: Session, client_id: str | None, statuses: Sequence[str]) -> tuple[int, int]:
     """Return (number of schedules matching, number of pending delta rows)."""
-
-    def where(t):
-        conditions = [t.c.status.in_(statuses)]
-        if client_id is not None:
-            conditions.append(t.c.client_id == client_id)
-        return conditions
-
-    base = sa.select(sa.func.coalesce(sa.func.sum(counts.c.n), 0)).where(*where(counts)).scalar_subquery()
-    pending = sa.select(sa.func.coalesce(sa.func.sum(deltas.c.d), 0)).where(*where(deltas)).scalar_subquery()
-    backlog = sa.select(sa.func.count()).select_from(deltas).scalar_subquery()
-    n, waiting = session.execute(sa.select(base + pending, backlog)).one()
+    params = {"statuses": list(statuses)}
+    if client_id is not None:
+        params["client_id"] = client_id
+    n, waiting = session.execute(_total_statement(client_id is not None), params).one()
     return int(n), int(waiting)
 
 
