@@ -215,3 +215,20 @@ def test_error_answers_match_the_document(client, make_agent):
         assert response.status_code == status, (method, path, response.get_json())
         body = contract.check(response, method, path)
         assert set(body["error"]) == {"code", "message", "field"}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("GET", "/aitp/tasks/claim", {"POST"}),
+        ("GET", "/aitp/tasks/schedule/preview", {"POST"}),
+        ("DELETE", "/aitp/tasks/schedule/preview", {"POST"}),
+        ("PATCH", "/aitp/tasks/schedule", {"GET", "POST"}),
+    ],
+)
+def test_an_undocumented_method_answers_405_with_allow_not_a_lookup(client, auth, method, url, allowed):
+    # "preview" and "claim" are not ids: ids carry their prefix, so these never reach a lookup.
+    response = client.open(url, method=method, headers=auth)
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) - {"HEAD", "OPTIONS"} == allowed
