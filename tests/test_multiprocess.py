@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from dispatch_helpers import due_count, wait_for
 
 from webapp import create_app, cron, schedules
 from webapp.auth import Caller, create_agent
@@ -100,23 +100,6 @@ def dispatchers(shared_url, tmp_path):
     launcher = Dispatchers(shared_url, tmp_path)
     yield launcher
     launcher.kill_all()
-
-
-def wait_for(predicate, timeout: float) -> None:
-    """Poll until predicate() is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
-def due_count(app, before: datetime) -> int:
-    """Count ACTIVE schedules due at `before`."""
-    with app.app_context():
-        query = sa.select(sa.func.count()).select_from(ScheduledTask)
-        n = db.session.scalar(query.where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= before))
-        db.session.rollback()
-        return n
 
 
 def seed(app, one_time: int, minutely: int, run_at: datetime) -> dict[str, datetime]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import click
 import pytest
-import sqlalchemy as sa
+from dispatch_helpers import due_count, wait_for
 from flask import Flask
 
 from webapp import schedules, timer
@@ -17,23 +16,6 @@ from webapp.models import ScheduledTask
 
 CLIENT = Caller("client-1", False)
 BODY = {"task_type": "report", "capability_required": "report-v1"}
-
-
-def wait_for(predicate, timeout: float) -> None:
-    """Poll until predicate() is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def due_count(app, before: datetime) -> int:
-    """Count ACTIVE schedules due at `before`."""
-    with app.app_context():
-        query = sa.select(sa.func.count()).select_from(ScheduledTask)
-        n = db.session.scalar(query.where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= before))
-        db.session.rollback()
-        return n
 
 
 class FakeTimer:
