@@ -504,3 +504,18 @@ def test_resume_with_a_new_timezone_computes_in_that_zone(client, auth, frozen):
         f"/aitp/tasks/schedule/{sid}", json={"status": "ACTIVE", "timezone": "Europe/London"}, headers=auth
     ).get_json()
     assert body["status"] == "ACTIVE" and body["next_run_at"] == "2025-11-28T09:00:00Z"
+
+
+def test_pending_count_deltas_fold_once_past_the_threshold(client, auth, frozen, app, monkeypatch):
+    from webapp import counts
+
+    monkeypatch.setattr(counts, "FOLD_THRESHOLD", 3)
+    for _ in range(3):
+        _create(client, auth)
+    with app.app_context():
+        assert counts.fold_if_due(db.session()) is False
+    _create(client, auth)
+    with app.app_context():
+        assert counts.fold_if_due(db.session()) is True
+        assert db.session.scalar(sa.text("SELECT COUNT(*) FROM schedule_count_deltas")) == 0
+        assert counts.total(db.session(), "client-1", ["ACTIVE"]) == (4, 0)

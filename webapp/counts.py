@@ -77,3 +77,13 @@ def fold(session: Session) -> None:
     except BaseException:
         session.rollback()
         raise
+
+
+def fold_if_due(session: Session) -> bool:
+    """Fold the pending deltas when more than FOLD_THRESHOLD wait; return whether it folded."""
+    waiting = session.scalar(sa.text("SELECT COUNT(*) FROM schedule_count_deltas")) or 0
+    session.rollback()  # end the read before a possible BEGIN IMMEDIATE
+    if waiting <= FOLD_THRESHOLD:
+        return False
+    fold(session)
+    return True

@@ -21,8 +21,9 @@ from flask.helpers import get_debug_flag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from . import dispatcher, tasks
+from . import counts, dispatcher, tasks
 from .clock import utcnow
+from .extensions import db
 from .models import ScheduledTask
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Timer:
             with self.app.app_context():
                 dispatcher.fire_due(should_stop=self.stopping.is_set)
                 tasks.expire_leases()
+                # Firings change statuses; keep the list totals' pending deltas short.
+                counts.fold_if_due(db.session())
                 wake = dispatcher.earliest_next_run()
         except Exception:  # a database outage must not kill the timer; the next tick retries
             log.exception("dispatch tick failed")
