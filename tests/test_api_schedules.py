@@ -519,3 +519,26 @@ def test_pending_count_deltas_fold_once_past_the_threshold(client, auth, frozen,
         assert counts.fold_if_due(db.session()) is True
         assert db.session.scalar(sa.text("SELECT COUNT(*) FROM schedule_count_deltas")) == 0
         assert counts.total(db.session(), "client-1", ["ACTIVE"]) == (4, 0)
+
+
+def _chunked_post(client, headers, payload: bytes):
+    """POST a body of unknown length, as a chunked upload reaches the app."""
+    import io
+
+    return client.post(
+        "/aitp/tasks/schedule",
+        input_stream=io.BytesIO(payload),
+        headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_over_one_mebibyte_is_refused_not_truncated(client, auth, frozen, app):
+    body = b'{"task_type": "t", "capability_required": "c", "cron_expression": "0 9 * * *"}'
+    padded = body + b" " * (1024 * 1024 + 100)
+    response = _chunked_post(client, auth, padded)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+    assert _count(app) == 0
+    assert _chunked_post(client, auth, body).status_code == 201
+    assert _count(app) == 1

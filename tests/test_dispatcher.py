@@ -163,14 +163,21 @@ def test_missed_occurrences_fire_once_and_record_the_older_ones_as_skipped(app, 
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
 
 
-def test_skipped_rows_are_capped_and_the_last_one_counts_the_rest(app, client_1):
+def test_skipped_rows_are_capped_to_the_newest_and_the_oldest_counts_the_rest(app, client_1):
     sid = add(app, cron_expression="* * * * *")  # next run 08:01; 600 minutes later 601 are due
     assert fire(app, utc("2025-03-01T18:01:30Z")) == 1
     rows = executions(app, sid)
     skipped = [e for e in rows if e.status == "SKIPPED"]
     assert len(skipped) == catchup.SKIP_RECORD_CAP
-    assert skipped[-1].scheduled_for == utc("2025-03-01T09:40:00Z")
-    assert "; 500 more missed occurrences before it were skipped without a record" in skipped[-1].error_message
+    # The history runs without a gap up to the firing: 16:21 .. 18:00 skipped, 18:01 fired.
+    assert [e.scheduled_for for e in skipped] == [
+        utc("2025-03-01T16:21:00Z") + timedelta(minutes=i) for i in range(100)
+    ]
+    assert (
+        "; 500 earlier missed occurrences, from 2025-03-01T08:01:00Z on, were skipped without a record"
+        in skipped[0].error_message
+    )
+    assert "without a record" not in skipped[1].error_message
     assert fired_at(app, sid) == [utc("2025-03-01T18:01:00Z")]
 
 
@@ -180,8 +187,9 @@ def test_a_year_down_is_caught_up_with_bounded_work(app, client_1):
     rows = executions(app, sid)
     assert len(rows) == catchup.SKIP_RECORD_CAP + 1
     assert rows[-1].scheduled_for == utc("2026-03-01T08:00:00Z")
+    assert rows[0].scheduled_for == utc("2026-03-01T06:20:00Z")
     # 525,600 minutes in the year, 100 recorded, one fired: the rest are counted (estimated past 2,000).
-    assert "about 525,499 more missed occurrences" in rows[-2].error_message
+    assert "about 525,499 earlier missed occurrences, from 2025-03-01T08:01:00Z on" in rows[0].error_message
     assert schedule(app, sid).next_run_at == utc("2026-03-01T08:01:00Z")
 
 
@@ -329,3 +337,16 @@ def test_a_next_run_written_by_hand_in_another_format_still_fires(app, client_1)
     assert fire(app, utc("2025-03-01T08:03:10Z")) == 1
     s = schedule(app, sid)
     assert (s.next_run_at, s.last_error) == (utc("2025-03-01T08:04:00Z"), None)
+
+
+def test_a_sparse_schedule_records_every_missed_occurrence_under_the_cap():
+    class Row:
+        cron_expression, timezone, next_run_at = "0 9 * * MON", "America/New_York", utc("2025-01-06T14:00:00Z")
+
+    plan = catchup.plan(Row, utc("2025-03-31T12:00:00Z"), {})
+    # Mondays 9 AM New York from Jan 6 to Mar 24 missed (12 of them, across the DST change); Mar 31 not yet due.
+    assert plan.fire == utc("2025-03-24T13:00:00Z")
+    assert [at for at, _ in plan.skipped][0] == utc("2025-01-06T14:00:00Z")
+    assert len(plan.skipped) == 11 and plan.unrecorded == 0
+    assert all("without a record" not in note for _, note in plan.skipped)
+    assert plan.next_run == utc("2025-03-31T13:00:00Z")

@@ -1,11 +1,12 @@
 """What a due schedule fires, what it skips, and where it goes next; no database here.
 
 An occurrence is *missed* when a newer occurrence of the same schedule is also due at
-`now`. The newest due occurrence fires; each missed one is recorded as SKIPPED, up to
-SKIP_RECORD_CAP rows per schedule, and the last recorded row says how many more were
-skipped. The work is bounded however long the service was down: the newest due occurrence
-is found by searching backwards from `now` in growing windows, and the unrecorded ones are
-counted up to COUNT_LIMIT and estimated from their density beyond that.
+`now`. The newest due occurrence fires; the missed ones just before it are recorded as
+SKIPPED, up to SKIP_RECORD_CAP rows per schedule, so the history has no gap before the
+firing; the oldest recorded row says how many earlier ones went unrecorded, and from when.
+The work is bounded however long the service was down: the newest due occurrence and the
+ones before it are found by searching backwards from `now` in growing windows, and the
+unrecorded ones are counted up to COUNT_LIMIT and estimated from their density beyond that.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 
 from . import cron
 from .clock import iso_z
 
 SKIP_RECORD_CAP = 100
 COUNT_LIMIT = 2000
+_MICRO = timedelta(microseconds=1)
 _WINDOWS = (
     timedelta(minutes=2),
     timedelta(hours=1),
@@ -69,16 +70,17 @@ def _plan(row, now: datetime, cache: dict) -> Plan:
     following = _next(expression, tz, first, cache)
     if following > now:  # the common case: nothing missed
         return Plan(fire=first, next_run=following)
-    later = list(islice(cron.iter_between(expression, tz, first, now), SKIP_RECORD_CAP + 1))
-    if len(later) <= SKIP_RECORD_CAP:
-        newest = later[-1]
-        missed = [first, *later[:-1]]
-        unrecorded, exact = 0, True
-    else:
-        newest = _newest_due(expression, tz, later[-1], now)
-        missed = [first, *later[: SKIP_RECORD_CAP - 1]]
-        unrecorded, exact = _count_between(expression, tz, missed[-1], newest)
-    notes = [_note(newest, 0, True)] * (len(missed) - 1) + [_note(newest, unrecorded, exact)]
+    newest = _newest_due(expression, tz, following, now)
+    missed = _recent_before(expression, tz, first, newest)
+    unrecorded, exact = 0, True
+    if missed[0] != first:
+        # `first` itself plus every occurrence between it and the oldest recorded one.
+        between, exact = _count_between(expression, tz, first, missed[0])
+        unrecorded = between + 1
+    notes = [_note(newest)] * len(missed)
+    if unrecorded:
+        count = f"{unrecorded:,}" if exact else f"about {unrecorded:,}"
+        notes[0] += f"; {count} earlier missed occurrences, from {iso_z(first)} on, were skipped without a record"
     return Plan(
         fire=newest,
         skipped=list(zip(missed, notes, strict=True)),
@@ -87,13 +89,25 @@ def _plan(row, now: datetime, cache: dict) -> Plan:
     )
 
 
-def _note(newest: datetime, unrecorded: int, exact: bool) -> str:
-    """Say why the occurrences were skipped and how many went unrecorded."""
-    text = f"Missed; the newest due occurrence {iso_z(newest)} fired instead"
-    if unrecorded:
-        count = f"{unrecorded:,}" if exact else f"about {unrecorded:,}"
-        text += f"; {count} more missed occurrences before it were skipped without a record"
-    return text
+def _note(newest: datetime) -> str:
+    """Say why an occurrence was skipped."""
+    return f"Missed; the newest due occurrence {iso_z(newest)} fired instead"
+
+
+def _recent_before(expression: str, tz: str, first: datetime, newest: datetime) -> list[datetime]:
+    """Return the newest SKIP_RECORD_CAP occurrences in [first, newest), oldest first.
+
+    `first` (the schedule's next_run_at) counts as an occurrence; the search widens backwards
+    from `newest` until it holds enough occurrences or reaches `first`.
+    """
+    for window in (*_WINDOWS, None):
+        start = first if window is None else max(first, newest - window)
+        found: deque[datetime] = deque([first] if start == first else [], maxlen=SKIP_RECORD_CAP)
+        after = start if start == first else start - _MICRO
+        found.extend(at for at in cron.iter_between(expression, tz, after, newest) if at < newest)
+        if len(found) == SKIP_RECORD_CAP or start == first:
+            return list(found)
+    return [first]
 
 
 def _newest_due(expression: str, tz: str, after: datetime, now: datetime) -> datetime:

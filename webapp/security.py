@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import DEV_SECRET_KEY
@@ -72,6 +72,18 @@ def refuse_nul() -> None:
         abort(400, description="The request must not contain NUL characters")
 
 
+def refuse_oversized_stream() -> None:
+    """Answer 413 to a streamed (chunked) body that reaches MAX_CONTENT_LENGTH.
+
+    Werkzeug stops reading a body of unknown length at the limit without an error, which
+    would hand the view a silently truncated body.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    streamed = request.content_length is None and "wsgi.input_terminated" in request.environ
+    if limit and streamed and len(request.get_data(cache=True)) >= limit:
+        abort(413)
+
+
 def add_headers(response: Response) -> Response:
     """Set the security headers on every response (a view may set its own first)."""
     for name, value in HEADERS.items():
@@ -91,5 +103,6 @@ def init_app(app: Flask) -> None:
         # Behind N proxies, X-Forwarded-For/-Proto/-Host give the client's address and scheme:
         # the login limit counts real addresses and url_for builds https links.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+    app.before_request(refuse_oversized_stream)
     app.before_request(refuse_nul)
     app.after_request(add_headers)
