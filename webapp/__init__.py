@@ -8,7 +8,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config
+from . import api, api_tasks, cli, config, dashboard, dispatcher, errors, openapi, ops, security, worker
+from .extensions import configure_engine, csrf, db, login_manager, migrate
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -25,9 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
 
-    from . import api, cli, errors
-    from .extensions import configure_engine, csrf, db, login_manager, migrate
-
+    security.init_app(app)  # first: refuse insecure production settings before touching anything
     db.init_app(app)
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
@@ -37,23 +36,14 @@ def create_app(test_config: dict | None = None) -> Flask:
             configure_engine(engine)
     errors.init_app(app)
     cli.init_app(app)
-    app.register_blueprint(api.bp)
-    # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
-    csrf.exempt(api.bp)
-    from . import dashboard
-
-    dashboard.init_app(app)
-
-    from . import api_tasks, dispatcher, ops, worker
-
-    app.register_blueprint(api_tasks.bp)
-    csrf.exempt(api_tasks.bp)
-    ops.init_app(app)
     worker.init_app(app)
-    from . import openapi, security
-
+    for blueprint in (api.bp, api_tasks.bp):
+        app.register_blueprint(blueprint)
+        # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
+        csrf.exempt(blueprint)
     openapi.init_app(app)
-    security.init_app(app)
+    ops.init_app(app)
+    dashboard.init_app(app)
 
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)
