@@ -18,14 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
-from webapp import (  # noqa: E402
-    counts,
-    create_app,  # noqa: E402
-    schedules,
-)
+from webapp import create_app  # noqa: E402
 from webapp.auth import create_agent  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import ScheduledTask, ScheduleExecution, new_id  # noqa: E402
+from webapp.scheduling import counts, schedules  # noqa: E402
 
 ROUNDS = 300
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
-from webapp import create_app, dispatcher, timer  # noqa: E402
+from webapp import create_app  # noqa: E402
 from webapp.auth import create_agent  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Agent, ScheduledTask, ScheduleExecution, Task, new_id  # noqa: E402
+from webapp.scheduling import dispatcher, timer  # noqa: E402
 
 N = 20_000
 BATCH = 500

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webapp import auth, schedules
+from webapp import auth
 from webapp.extensions import db
 from webapp.models import ScheduledTask
+from webapp.scheduling import schedules
 
 PASSWORD = "correct horse battery"
 _TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from webapp import schedules
 from webapp.auth import OPERATOR
-from webapp.dispatcher import fire_due
 from webapp.extensions import db, write_transaction
 from webapp.models import ScheduledTask, ScheduleExecution, Task
+from webapp.scheduling import schedules
+from webapp.scheduling.dispatcher import fire_due
 
 BACKLOG = 300
 WRITERS = 4

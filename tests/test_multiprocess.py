@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dispatch_helpers import due_count, wait_for
 
-from webapp import create_app, cron, schedules
+from tests.dispatch_helpers import due_count, wait_for
+from webapp import create_app
 from webapp.auth import Caller, create_agent
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, Task
+from webapp.scheduling import cron, schedules
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")

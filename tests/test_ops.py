@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from webapp import create_app, dispatcher, schedules
+from webapp import create_app
 from webapp.auth import Caller
 from webapp.extensions import db
+from webapp.scheduling import dispatcher, schedules
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import HX, PASSWORD, Dashboard
-from test_isolation import snapshot
 from werkzeug.serving import make_server
 
+from tests.api.test_isolation import snapshot
+from tests.dashboard_helpers import HX, PASSWORD, Dashboard
 from webapp import auth, config, create_app
 from webapp.security import CONTENT_SECURITY_POLICY, InsecureSettings, production_reason
 
@@ -207,7 +207,7 @@ def test_no_key_or_password_reaches_the_logs(app, client, runner, ui, caplog, mo
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-    monkeypatch.setattr("webapp.schedules.list_schedules", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("webapp.scheduling.schedules.list_schedules", lambda *a, **k: 1 / 0)
     assert client.get("/aitp/tasks/schedule", headers=headers).status_code == 500
     text = caplog.text
     assert "SELECT" in text and "/aitp/tasks/schedule" in text and "ZeroDivisionError" in text  # logs were captured

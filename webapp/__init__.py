@@ -8,8 +8,15 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import api, api_tasks, cli, config, dashboard, dispatcher, errors, openapi, ops, security, worker
+from . import config, errors, ops, security
+from .api import openapi
+from .api import schedules as api
+from .api import tasks as api_tasks
+from .cli import commands as cli
+from .cli import worker
+from .dashboard import views as dashboard
 from .extensions import configure_engine, csrf, db, login_manager, migrate
+from .scheduling import dispatcher
 
 
 def create_app(test_config: dict | None = None) -> Flask:

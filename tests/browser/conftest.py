@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, ROOT
+
+from tests.browser.browser_support import CHROMIUM, ROOT
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -6,7 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from browser_support import missing_browser_reason, shoot
+
+from tests.browser.browser_support import missing_browser_reason, shoot
 
 REASON = missing_browser_reason()
 if REASON:

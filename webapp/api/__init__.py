@@ -1,0 +1,1 @@
+"""The JSON API under /aitp: blueprints, request schemas and the OpenAPI document."""

@@ -1,0 +1,305 @@
+"""The OpenAPI 3.1 document of /aitp, built from the JSON Schemas the API validates with.
+
+Request bodies are the very schemas in webapp/schemas.py that `validate` applies, and response
+bodies are the schemas the tests check real answers against, so the document cannot drift
+from the code without a test noticing (tests/test_openapi.py also compares it with the routes).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify
+
+from ..models import SCHEDULE_STATUSES
+from . import schemas
+
+bp = Blueprint("openapi", __name__, url_prefix="/aitp")
+
+VERSION = "1.0.0"
+JSON = "application/json"
+
+# Each error status, the codes it carries and what it means.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Malformed JSON (bad_json) or a refused field (validation_error); `field` names it."),
+    401: ("Unauthorized", "No API key, or a key that is unknown or revoked (unauthorized)."),
+    404: ("NotFound", "Absent, or owned by another client (not_found): the two are not told apart."),
+    409: ("Conflict", "The current state forbids the change (conflict), e.g. editing a DELETED schedule."),
+    413: ("PayloadTooLarge", "The request body is over 1 MiB (payload_too_large)."),
+    415: ("UnsupportedMediaType", "The body is not sent as application/json (unsupported_media_type)."),
+}
+BODY_ERRORS = (400, 401, 413, 415)
+
+# Request bodies (validated by the code) and response bodies, published under components/schemas.
+COMPONENTS: dict[str, dict[str, Any]] = {
+    "ScheduleCreate": schemas.SCHEDULE_CREATE,
+    "ScheduleUpdate": schemas.SCHEDULE_UPDATE,
+    "PreviewRequest": schemas.PREVIEW,
+    "ClaimRequest": schemas.CLAIM,
+    "CompleteRequest": schemas.COMPLETE,
+    "FailRequest": schemas.FAIL,
+    "Schedule": schemas.SCHEDULE_OUT,
+    "ScheduleList": schemas.SCHEDULE_LIST_OUT,
+    "ScheduleDeleted": schemas.SCHEDULE_DELETED_OUT,
+    "Execution": schemas.EXECUTION_OUT,
+    "ExecutionList": schemas.EXECUTION_LIST_OUT,
+    "Preview": schemas.PREVIEW_OUT,
+    "Task": schemas.TASK_OUT,
+    "ClaimResult": schemas.CLAIM_OUT,
+    "Error": schemas.ERROR_OUT,
+}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "ScheduleCreate": {
+        "task_type": "daily-report",
+        "capability_required": "report-v1",
+        "input_data": {"report_type": "sales"},
+        "priority": 7,
+        "cron_expression": "0 9 * * *",
+        "timezone": "America/New_York",
+        "description": "Daily sales report at 9 AM every day",
+    },
+    "ScheduleUpdate": {"status": "PAUSED"},
+    "PreviewRequest": {"cron_expression": "30 9 * * MON-FRI", "timezone": "Europe/Paris", "count": 3},
+    "ClaimRequest": {"capabilities": ["report-v1"], "limit": 1},
+    "CompleteRequest": {"result_data": {"rows": 42}},
+    "FailRequest": {"error_message": "upstream timed out"},
+}
+
+_LIMIT = {"type": "integer", "minimum": 1}
+_OFFSET = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    """Return an optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _path(name: str, pattern: str, description: str) -> dict:
+    """Return a path parameter; ids carry their prefix (a task id never reads 'schedule')."""
+    schema = {"type": "string", "pattern": pattern, "minLength": 1, "maxLength": 64}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+SCHEDULE_ID = _path("schedule_id", "^sched-", "A schedule id, e.g. sched-9f86d081884c7d659a2feaa0c55ad015.")
+TASK_ID = _path("task_id", "^task-", "A task id, e.g. task-2c26b46b68ffc68ff99b453c1d304134.")
+PAGING = [
+    _query("limit", {**_LIMIT, "maximum": 100, "default": 20}, "Page size, 1..100."),
+    _query("offset", _OFFSET, "Rows to skip."),
+]
+HISTORY_PAGING = [
+    _query("limit", {**_LIMIT, "maximum": 500, "default": 50}, "Page size, 1..500."),
+    _query("offset", _OFFSET, "Rows to skip."),
+]
+LIST_FILTERS = [
+    _query("client_id", {"type": "string"}, "Only this client's schedules (admins)."),
+    _query("status", {"type": "string", "enum": list(SCHEDULE_STATUSES)}, "Only this status; DELETED only so."),
+    _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page."),
+]
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    ok: tuple[int, str, str],
+    errors: tuple[int, ...],
+    body: str | None = None,
+    params: list | None = None,
+    body_required: bool = True,
+) -> dict:
+    """Return one operation: its success answer, its documented errors, its body and parameters."""
+    status, component, description = ok
+    operation: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "responses": {str(status): _json_response(description, component)},
+    }
+    for code in errors:
+        operation["responses"][str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    if params:
+        operation["parameters"] = params
+    if body:
+        media = {"schema": {"$ref": f"#/components/schemas/{body}"}, "example": EXAMPLES[body]}
+        operation["requestBody"] = {"required": body_required, "content": {JSON: media}}
+    return operation
+
+
+def _json_response(description: str, component: str) -> dict:
+    """Return a JSON response whose body is a component schema."""
+    return {"description": description, "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{component}"}}}}
+
+
+def _paths() -> dict[str, dict[str, Any]]:
+    """Return every /aitp operation, by path and method."""
+    schedule = (200, "Schedule", "Every field of the schedule.")
+    task = (200, "Task", "The task, with the execution that produced it.")
+    return {
+        "/aitp/tasks/schedule": {
+            "post": _op(
+                "createSchedule",
+                "Create a schedule (cron_expression or run_at); client_id defaults to the caller.",
+                (201, "Schedule", "The new schedule."),
+                BODY_ERRORS,
+                body="ScheduleCreate",
+            ),
+            "get": _op(
+                "listSchedules",
+                "List schedules, newest first; a non-admin agent sees only its own.",
+                (200, "ScheduleList", "One page of schedules and the total that match."),
+                (400, 401),
+                params=LIST_FILTERS + PAGING,
+            ),
+        },
+        "/aitp/tasks/schedule/preview": {
+            "post": _op(
+                "previewCron",
+                "Describe a cron expression in English and list its next runs.",
+                (200, "Preview", "The description and the next runs."),
+                BODY_ERRORS,
+                body="PreviewRequest",
+            )
+        },
+        "/aitp/tasks/schedule/{schedule_id}": {
+            "parameters": [SCHEDULE_ID],
+            "get": _op("getSchedule", "Read a schedule.", schedule, (401, 404)),
+            "put": _op(
+                "updateSchedule",
+                "Change editable fields; timing changes recompute next_run_at.",
+                schedule,
+                (*BODY_ERRORS, 404, 409),
+                body="ScheduleUpdate",
+            ),
+            "delete": _op(
+                "deleteSchedule",
+                "Cancel a schedule (soft delete: its history is kept).",
+                (200, "ScheduleDeleted", "The schedule is DELETED."),
+                (401, 404, 409),
+            ),
+        },
+        "/aitp/tasks/schedule/{schedule_id}/executions": {
+            "parameters": [SCHEDULE_ID],
+            "get": _op(
+                "listExecutions",
+                "A schedule's execution history, newest first.",
+                (200, "ExecutionList", "One page of executions and their total."),
+                (400, 401, 404),
+                params=HISTORY_PAGING,
+            ),
+        },
+        "/aitp/tasks/schedule/{schedule_id}/run": {
+            "parameters": [SCHEDULE_ID],
+            "post": _op(
+                "runSchedule",
+                "Fire the schedule once, now, outside its rhythm.",
+                (201, "Execution", "The execution of this firing, with its task."),
+                (401, 404, 409),
+            ),
+        },
+        "/aitp/tasks/claim": {
+            "post": _op(
+                "claimTasks",
+                "Claim PENDING tasks for the offered capabilities; they become RUNNING under a lease.",
+                (200, "ClaimResult", "The claimed tasks, possibly none."),
+                BODY_ERRORS,
+                body="ClaimRequest",
+            )
+        },
+        "/aitp/tasks/{task_id}": {
+            "parameters": [TASK_ID],
+            "get": _op("getTask", "Read a task (its client, its claiming agent or an admin).", task, (401, 404)),
+        },
+        "/aitp/tasks/{task_id}/complete": {
+            "parameters": [TASK_ID],
+            "post": _op(
+                "completeTask",
+                "Complete a task you hold; its execution becomes COMPLETED.",
+                task,
+                (*BODY_ERRORS, 404, 409),
+                body="CompleteRequest",
+                body_required=False,
+            ),
+        },
+        "/aitp/tasks/{task_id}/fail": {
+            "parameters": [TASK_ID],
+            "post": _op(
+                "failTask",
+                "Fail a task you hold; its execution becomes FAILED and the schedule counts it.",
+                task,
+                (*BODY_ERRORS, 404, 409),
+                body="FailRequest",
+            ),
+        },
+        "/aitp/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {JSON: {"schema": {"type": "object", "required": ["openapi", "paths"]}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    """Build the document once per process."""
+    responses = {
+        name: {
+            "description": description,
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for name, description in ERRORS.values()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Schedule service API",
+            "version": VERSION,
+            "description": (
+                "Agents create schedules and claim the tasks they produce. Every call but this document's "
+                'carries `Authorization: Bearer <api key>`. Errors answer `{"error": {"code", "message", "field"}}`.'
+            ),
+        },
+        "security": [{"bearerKey": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An agent's API key, from `flask --app wsgi agents create` (shown once).",
+                }
+            },
+            "schemas": COMPONENTS,
+            "responses": responses,
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """Return the OpenAPI document (a copy the caller may change)."""
+    return copy.deepcopy(_document())
+
+
+def openapi_path(rule: str) -> str:
+    """Turn a Flask rule (/aitp/tasks/<task_id>) into an OpenAPI path (/aitp/tasks/{task_id})."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """Serve the document; it needs no key."""
+    return jsonify(_document())
+
+
+def init_app(app: Flask) -> None:
+    """Register the document's route."""
+    app.register_blueprint(bp)

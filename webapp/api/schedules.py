@@ -1,0 +1,127 @@
+"""The /aitp schedule endpoints: parse, call a service, serialize."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from werkzeug.routing import BaseConverter
+
+from ..auth import current_caller, require_agent
+from ..errors import ServiceError, invalid
+from ..scheduling import schedules
+
+bp = Blueprint("api", __name__, url_prefix="/aitp")
+
+
+class ScheduleId(BaseConverter):
+    """A path segment that is a schedule id: sched-..."""
+
+    regex = r"sched-[^/]+"
+
+
+class TaskId(BaseConverter):
+    """A path segment that is a task id: task-..."""
+
+    regex = r"task-[^/]+"
+
+
+def register_id_converters(state) -> None:
+    """Match ids by their prefix, so /tasks/schedule/preview and /tasks/claim never read as ids (405, not 404)."""
+    state.app.url_map.converters.update(schedule_id=ScheduleId, task_id=TaskId)
+
+
+# Recorded before the routes, so the converters exist when the rules are bound.
+bp.record_once(register_id_converters)
+
+
+def json_body() -> dict:
+    """Return the request's JSON object; 415 when it is not JSON, 400 when it is malformed."""
+    if not request.is_json:
+        raise ServiceError("unsupported_media_type", "Send a JSON body with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ServiceError("bad_json", "The request body is not valid JSON")
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    return body
+
+
+def _created_view(s) -> dict:
+    """Return the create response of the contract (with every other field too)."""
+    return schedules.schedule_dict(s)
+
+
+@bp.post("/tasks/schedule")
+@require_agent
+def create_schedule():
+    """Create a schedule."""
+    schedule = schedules.create_schedule(current_caller(), json_body())
+    return jsonify(_created_view(schedule)), 201
+
+
+@bp.get("/tasks/schedule")
+@require_agent
+def list_schedules():
+    """List schedules, newest first."""
+    limit, offset = schedules.parse_paging(request.args, 20)
+    cursor = request.args.get("cursor") or None
+    rows, total = schedules.list_schedules(
+        current_caller(),
+        request.args.get("client_id") or None,
+        request.args.get("status") or None,
+        limit,
+        offset,
+        cursor,
+    )
+    next_cursor = schedules.encode_cursor(rows[-1]) if len(rows) == limit else None
+    return jsonify(
+        {
+            "schedules": [schedules.schedule_dict(s) for s in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+@bp.get("/tasks/schedule/<schedule_id:schedule_id>")
+@require_agent
+def get_schedule(schedule_id: str):
+    """Return every field of one schedule."""
+    return jsonify(schedules.schedule_dict(schedules.get_schedule(current_caller(), schedule_id)))
+
+
+@bp.put("/tasks/schedule/<schedule_id:schedule_id>")
+@require_agent
+def update_schedule(schedule_id: str):
+    """Change the editable fields of a schedule."""
+    schedule = schedules.update_schedule(current_caller(), schedule_id, json_body())
+    return jsonify(schedules.schedule_dict(schedule))
+
+
+@bp.delete("/tasks/schedule/<schedule_id:schedule_id>")
+@require_agent
+def delete_schedule(schedule_id: str):
+    """Soft-delete a schedule."""
+    schedule = schedules.delete_schedule(current_caller(), schedule_id)
+    return jsonify(
+        {"schedule_id": schedule.schedule_id, "status": "DELETED", "message": "Schedule cancelled successfully"}
+    )
+
+
+@bp.get("/tasks/schedule/<schedule_id:schedule_id>/executions")
+@require_agent
+def list_executions(schedule_id: str):
+    """Return a schedule's execution history, newest first."""
+    limit, offset = schedules.parse_paging(request.args, 50, max_limit=500)
+    rows, total = schedules.list_executions(current_caller(), schedule_id, limit, offset)
+    return jsonify(
+        {"executions": [schedules.execution_dict(e) for e in rows], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@bp.post("/tasks/schedule/preview")
+@require_agent
+def preview_schedule():
+    """Preview a cron expression: English description and next runs."""
+    return jsonify(schedules.preview(json_body()))

@@ -1,0 +1,271 @@
+"""JSON Schemas of the request bodies: the API validates with them and OpenAPI publishes them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from jsonschema import Draft202012Validator, validators
+
+from ..errors import ServiceError, invalid
+from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES, TASK_STATUSES
+
+EDITABLE_STATUSES = ["ACTIVE", "PAUSED"]
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+
+SCHEDULE_FIELDS: dict[str, Any] = {
+    "client_id": {"type": "string", "minLength": 1, "maxLength": 128},
+    "task_type": _TEXT,
+    "capability_required": _TEXT,
+    "input_data": {"type": "object"},
+    "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+    "cron_expression": {"type": ["string", "null"], "maxLength": 200},
+    "run_at": {"type": ["string", "null"], "maxLength": 64},
+    "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+    "description": {"type": ["string", "null"], "maxLength": 2000},
+}
+
+SCHEDULE_CREATE = {
+    "type": "object",
+    "properties": SCHEDULE_FIELDS,
+    "required": ["task_type", "capability_required"],
+    "additionalProperties": False,
+}
+
+SCHEDULE_UPDATE = {
+    "type": "object",
+    "properties": {
+        **{k: v for k, v in SCHEDULE_FIELDS.items() if k != "client_id"},
+        "status": {"type": "string", "enum": EDITABLE_STATUSES},
+    },
+    "additionalProperties": False,
+    "minProperties": 1,
+}
+
+PREVIEW = {
+    "type": "object",
+    "properties": {
+        "cron_expression": {"type": "string", "maxLength": 200},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+        "start": {"type": "string", "maxLength": 64},
+        "count": {"type": "integer", "minimum": 1, "maximum": 50},
+    },
+    "required": ["cron_expression"],
+    "additionalProperties": False,
+}
+
+CLAIM = {
+    "type": "object",
+    "properties": {
+        "capabilities": {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 100},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+        "lease_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+    },
+    "required": ["capabilities"],
+    "additionalProperties": False,
+}
+
+COMPLETE = {
+    "type": "object",
+    "properties": {"result_data": {}},
+    "additionalProperties": False,
+}
+
+FAIL = {
+    "type": "object",
+    "properties": {"error_message": {"type": "string", "minLength": 1, "maxLength": 10000}},
+    "required": ["error_message"],
+    "additionalProperties": False,
+}
+
+_TYPE_NAMES = {"object": "an object", "integer": "an integer", "string": "a string", "array": "a list"}
+
+
+def _message(error) -> tuple[str, str | None]:
+    """Turn a jsonschema error into a message and the field it is about."""
+    field = str(error.path[0]) if error.path else None
+    v = error.validator
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        name = extra[0] if extra else None
+        return f"Unknown field: {name}", name
+    if v == "required":
+        name = error.message.split("'")[1] if "'" in error.message else None
+        return f"Missing required field: {name}", name
+    if v == "type":
+        want = error.validator_value
+        want = want if isinstance(want, str) else next(t for t in want if t != "null")
+        label = field or "body"
+        return f"{label} must be {_TYPE_NAMES.get(want, want)}", field
+    if v in ("minimum", "maximum") and field == "priority":
+        return "priority must be between 1 and 10", field
+    if v == "enum":
+        return f"{field} must be one of {', '.join(error.validator_value)}", field
+    if v == "minProperties":
+        return "Nothing to change: the body names no field", None
+    if v in ("minLength", "maxLength"):
+        return f"{field} has the wrong length ({error.message})", field
+    return f"{field or 'body'}: {error.message}", field
+
+
+def _strict_integer(_checker, instance: Any) -> bool:
+    """Accept only numbers sent as integers: JSON Schema alone would let 5.0 (and true) through."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = validators.extend(
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer)
+)
+
+
+def _unstorable(value: Any) -> str | None:
+    """Say why a value cannot be stored (a NUL character, NaN or infinity), or None when it can."""
+    if isinstance(value, str):
+        return "must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must not contain NaN or Infinity"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        reason = _unstorable(key) or _unstorable(item)
+        if reason:
+            return reason
+    return None
+
+
+def validate(schema: dict, body: Any) -> dict:
+    """Validate a request body against a schema; raise the first error as a 400."""
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object")
+    errors = sorted(_Validator(schema).iter_errors(body), key=lambda e: (len(e.path), str(e.path)))
+    if errors:
+        message, field = _message(errors[0])
+        raise ServiceError("validation_error", message, field)
+    # PostgreSQL refuses NUL in text and NaN in JSON; refuse them here as a 400, not a 500 there.
+    for field, value in body.items():
+        reason = _unstorable(field) or _unstorable(value)
+        if reason:
+            raise invalid(f"{field} {reason}", field)
+    return body
+
+
+# Response bodies: the OpenAPI document publishes them and the tests check real answers against them.
+_INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
+_MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
+_ID = {"type": "string", "minLength": 1}
+
+
+def _record(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return an object schema that requires every listed field (extra fields are allowed)."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+SCHEDULE_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+        "cron_expression": {"type": ["string", "null"]},
+        "run_at": _MAYBE_INSTANT,
+        "timezone": {"type": "string"},
+        "status": {"type": "string", "enum": list(SCHEDULE_STATUSES)},
+        "next_run_at": _MAYBE_INSTANT,
+        "last_run_at": _MAYBE_INSTANT,
+        "total_runs": {"type": "integer", "minimum": 0},
+        "failed_runs": {"type": "integer", "minimum": 0},
+        "description": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+SCHEDULE_OUT["properties"]["last_error"] = {"type": ["string", "null"], "description": "Why it became FAILED."}
+
+_PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
+
+SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
+SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
+    "type": ["string", "null"],
+    "description": "Pass as `cursor` for the next page (constant time at any depth); null on the last page.",
+}
+
+SCHEDULE_DELETED_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "status": {"const": "DELETED"},
+        "message": {"type": "string"},
+    }
+)
+
+EXECUTION_OUT = _record(
+    {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "task_id": {"type": ["string", "null"], "pattern": "^task-"},
+        "scheduled_for": _INSTANT,
+        "executed_at": _MAYBE_INSTANT,
+        "status": {"type": "string", "enum": list(EXECUTION_STATUSES)},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+    }
+)
+
+EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
+EXECUTION_LIST_OUT["properties"].update(limit=_PAGE["limit"], offset=_PAGE["offset"])
+
+PREVIEW_OUT = _record(
+    {
+        "cron_expression": {"type": "string"},
+        "timezone": {"type": "string"},
+        "description": {"type": "string", "minLength": 1},
+        "next_runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": _INSTANT,
+                    "local": {"type": "string", "format": "date-time", "pattern": "[+-][0-9]{2}:[0-9]{2}$"},
+                    "note": {"type": ["string", "null"]},
+                },
+                "required": ["at", "local"],
+            },
+        },
+    }
+)
+
+TASK_OUT = _record(
+    {
+        "task_id": {"type": "string", "pattern": "^task-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer"},
+        "status": {"type": "string", "enum": list(TASK_STATUSES)},
+        "agent_id": {"type": ["string", "null"]},
+        "lease_expires_at": _MAYBE_INSTANT,
+        "attempts": {"type": "integer", "minimum": 0},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+
+TASK_OUT["properties"]["schedule_id"] = {"type": ["string", "null"], "pattern": "^sched-"}
+TASK_OUT["properties"]["execution"] = {"anyOf": [EXECUTION_OUT, {"type": "null"}]}
+
+CLAIM_OUT = _record({"tasks": {"type": "array", "items": TASK_OUT}})
+
+ERROR_OUT = _record(
+    {
+        "error": _record(
+            {
+                "code": {"type": "string", "minLength": 1},
+                "message": {"type": "string", "minLength": 1},
+                "field": {"type": ["string", "null"]},
+            }
+        )
+    }
+)

@@ -1,0 +1,1 @@
+"""The command line: flask agents, users and scheduler."""

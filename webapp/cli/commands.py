@@ -1,0 +1,88 @@
+"""Command line: flask agents ... and flask users ..."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+
+from .. import auth
+from ..errors import ServiceError
+from ..extensions import db
+from ..models import Agent
+
+agents_cli = AppGroup("agents", help="Register agents and manage their API keys.")
+users_cli = AppGroup("users", help="Manage operator logins for the dashboard.")
+
+
+def _fail(err: ServiceError) -> None:
+    """Print a refused command's reason and exit with status 1."""
+    raise click.ClickException(err.message)
+
+
+@agents_cli.command("create")
+@click.argument("agent_id")
+@click.option("--name", help="A readable name.")
+@click.option("--capability", "capabilities", multiple=True, help="A capability it offers (repeatable).")
+@click.option("--admin", is_flag=True, help="May see and change every client's schedules.")
+def create_agent(agent_id: str, name: str | None, capabilities: tuple[str, ...], admin: bool) -> None:
+    """Register an agent; its new API key is printed alone on the last line."""
+    try:
+        key = auth.create_agent(agent_id, name, list(capabilities), admin)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"Created agent {agent_id}{' (admin)' if admin else ''}. Its API key, shown only now:")
+    click.echo(key)
+
+
+@agents_cli.command("rotate")
+@click.argument("agent_id")
+def rotate_agent(agent_id: str) -> None:
+    """Give an agent a new API key (the old one stops working); print it on the last line."""
+    try:
+        key = auth.rotate_key(agent_id)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"New API key for {agent_id}, shown only now:")
+    click.echo(key)
+
+
+@agents_cli.command("revoke")
+@click.argument("agent_id")
+def revoke_agent(agent_id: str) -> None:
+    """Revoke an agent's API key."""
+    try:
+        auth.revoke_key(agent_id)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"Revoked the API key of {agent_id}.")
+
+
+@agents_cli.command("list")
+def list_agents() -> None:
+    """List agents, their capabilities and whether their key is live."""
+    for agent in db.session.scalars(sa.select(Agent).order_by(Agent.agent_id)):
+        key = "key" if agent.api_key_hash else "revoked"
+        role = "admin" if agent.is_admin else "agent"
+        click.echo(f"{agent.agent_id}\t{role}\t{key}\t{','.join(agent.capabilities or [])}")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--password", help="The password; asked for when omitted.")
+def create_user(username: str, password: str | None) -> None:
+    """Create an operator login for the dashboard."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        auth.create_operator(username, password)
+    except ServiceError as err:
+        _fail(err)
+    click.echo(f"Created operator {username}.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    app.cli.add_command(agents_cli)
+    app.cli.add_command(users_cli)

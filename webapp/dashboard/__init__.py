@@ -1,0 +1,1 @@
+"""The operators' dashboard: server-rendered pages, HTMX partials, forms and time formatting."""

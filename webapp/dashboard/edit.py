@@ -1,0 +1,153 @@
+"""Create and edit forms, and the live cron preview they share with the /preview page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from ..auth import OPERATOR
+from ..clock import utcnow
+from ..errors import ServiceError
+from ..scheduling import cron, schedules
+from . import builder
+from .agents import agent_choices, known_capabilities
+from .forms import PreviewForm, ScheduleForm, choices, timezone_names
+from .htmx import page, require_login
+from .timefmt import parse_iso
+
+bp = Blueprint("editor", __name__)
+bp.before_request(require_login)
+
+PREVIEW_COUNT = 8
+NOTES = {
+    "shifted": "Shifted: this wall time does not exist on the day clocks go forward; it runs once, "
+    "at the end of the gap.",
+    "merged": "Merged: this wall time happens twice on the day clocks go back; it runs once, at the first.",
+}
+
+
+def preview_context(args: MultiDict) -> dict:
+    """Describe what the timing inputs in `args` would do: the English text and the next runs."""
+    tz = (args.get("timezone") or "").strip() or "UTC"
+    kind = args.get("kind") or "custom"
+    context: dict = {"timezone": tz, "kind": kind, "runs": [], "error": None, "expression": None}
+    try:
+        monthday = int(args["monthday"]) if args.get("monthday") else None
+    except ValueError:
+        monthday = None
+    try:
+        timing = builder.build(
+            kind, args.get("at_time"), args.get("weekday"), monthday, args.get("cron_expression"), args.get("run_at")
+        )
+        if "run_at" in timing:
+            return {**context, **_once(timing["run_at"], tz)}
+        expression = timing["cron_expression"]
+        if not expression:
+            return {**context, "empty": True}
+        try:
+            count = int(args.get("count") or PREVIEW_COUNT)
+        except ValueError:
+            count = PREVIEW_COUNT
+        body = {"cron_expression": expression, "timezone": tz, "count": min(max(count, 1), 50)}
+        if (args.get("start") or "").strip():
+            body["start"] = args["start"].strip()
+        result = schedules.preview(body)
+    except ServiceError as err:
+        return {**context, "error": err.message, "error_field": err.field}
+    runs = [
+        {"at": parse_iso(r["at"]), "local": parse_iso(r["local"]), "note": r.get("note")} for r in result["next_runs"]
+    ]
+    return {**context, "expression": result["cron_expression"], "description": result["description"], "runs": runs}
+
+
+def _once(run_at: str, tz: str) -> dict:
+    """Describe a one-time run: its instant in the zone and in UTC, or why it cannot be."""
+    try:
+        when = cron.parse_instant(run_at, tz)
+    except cron.CronError as err:
+        return {"error": err.message, "error_field": err.field}
+    past = when <= utcnow()
+    local = when.astimezone(cron.get_zone(tz))
+    return {
+        "description": "Once, then the schedule is completed",
+        "runs": [{"at": when, "local": local, "note": None}],
+        "error": "This moment has already passed; pick a time in the future." if past else None,
+    }
+
+
+def _form_page(form: ScheduleForm, schedule=None, status: int = 200):
+    """Render the create or edit page with its preview."""
+    if schedule is None:
+        form.client_id.choices = choices([("", "Choose a client…"), *agent_choices()])
+    else:
+        form.client_id.choices = choices([(schedule.client_id, schedule.client_id)])
+    values = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+    preview = preview_context(MultiDict({k: "" if v is None else str(v) for k, v in values.items()}))
+    return (
+        render_template(
+            "schedules/form.html",
+            form=form,
+            s=schedule,
+            p=preview,
+            timezones=timezone_names(),
+            capabilities=known_capabilities(),
+            notes=NOTES,
+        ),
+        status,
+    )
+
+
+@bp.route("/schedules/new", methods=["GET", "POST"])
+def schedule_new():
+    """Show the create form; create the schedule through the same service as the API."""
+    form = ScheduleForm()
+    if request.method == "GET" and request.args.get("client_id"):
+        form.client_id.data = request.args["client_id"]
+    if form.validate_on_submit():
+        try:
+            schedule = schedules.create_schedule(OPERATOR, form.body())
+        except ServiceError as err:
+            form.apply_error(err)
+        else:
+            flash("Schedule created.", "success")
+            return redirect(url_for("dashboard.schedule_detail", schedule_id=schedule.schedule_id))
+    return _form_page(form, status=400 if request.method == "POST" else 200)
+
+
+@bp.route("/schedules/<schedule_id>/edit", methods=["GET", "POST"])
+def schedule_edit(schedule_id: str):
+    """Show the edit form; apply only the fields the operator changed."""
+    schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    detail = url_for("dashboard.schedule_detail", schedule_id=schedule_id)
+    if schedule.status == "DELETED":
+        flash("A deleted schedule cannot be changed.", "error")
+        return redirect(detail)
+    form = ScheduleForm()
+    if request.method == "GET":
+        form.fill_from(schedule)
+    elif form.validate_on_submit():
+        try:
+            changes = form.changes(schedule)
+            if changes:
+                schedules.update_schedule(OPERATOR, schedule_id, changes)
+        except ServiceError as err:
+            form.apply_error(err)
+        else:
+            flash("Schedule saved." if changes else "Nothing changed.", "success")
+            return redirect(detail)
+    form.client_id.data = schedule.client_id
+    return _form_page(form, schedule, status=400 if request.method == "POST" else 200)
+
+
+@bp.get("/preview")
+def preview():
+    """Try a cron expression in a timezone; HTMX gets only the result as the operator types."""
+    form = PreviewForm(formdata=request.args or None)
+    return page(
+        "preview.html",
+        "partials/_preview.html",
+        form=form,
+        p=preview_context(request.args),
+        timezones=timezone_names(),
+        notes=NOTES,
+    )

@@ -1,0 +1,181 @@
+"""The operator dashboard: schedule list, detail with history, and the in-place actions."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+
+from ..auth import OPERATOR
+from ..clock import utcnow
+from ..errors import ServiceError
+from ..extensions import db
+from ..models import SCHEDULE_STATUSES, ScheduledTask
+from ..scheduling import cron, schedules
+from .htmx import fragment, is_htmx, page, refusal, require_login
+from .login import safe_next
+from .timefmt import local_text
+
+bp = Blueprint("dashboard", __name__)
+bp.before_request(require_login)
+
+PAGE_SIZE = 20
+HISTORY_PAGE_SIZE = 20
+STRIP_SIZE = 50
+
+
+def timing_text(schedule: ScheduledTask) -> str:
+    """Say when a schedule runs, in English: "At 09:30, Monday through Friday" or "Once"."""
+    if schedule.cron_expression is None:
+        return "Once"
+    try:
+        return cron.describe(schedule.cron_expression)
+    except cron.CronError:
+        return schedule.cron_expression
+
+
+def page_links(endpoint: str, args: dict, total: int, limit: int, offset: int, **values) -> dict:
+    """Return the numbers and URLs of a pager: first/last shown, previous and next pages."""
+
+    def link(new_offset: int) -> str:
+        """Build the URL of the page starting at new_offset, keeping the other arguments."""
+        query = {k: v for k, v in {**args, "offset": new_offset}.items() if v not in (None, "", 0)}
+        return url_for(endpoint, **values) + ("?" + urlencode(query) if query else "")
+
+    return {
+        "first": offset + 1 if total else 0,
+        "last": min(offset + limit, total),
+        "total": total,
+        "prev": link(max(0, offset - limit)) if offset > 0 else None,
+        "next": link(offset + limit) if offset + limit < total else None,
+    }
+
+
+@bp.get("/")
+def index():
+    """Send the site root to the schedule list."""
+    return redirect(url_for("dashboard.schedule_list"))
+
+
+@bp.get("/schedules")
+def schedule_list():
+    """List schedules with filters and pages; an HTMX request gets only the table."""
+    from .agents import agent_ids
+
+    client_id = request.args.get("client_id") or None
+    status = request.args.get("status") or None
+    limit, offset = schedules.parse_paging(request.args, PAGE_SIZE)
+    rows, total = schedules.list_schedules(OPERATOR, client_id, status, limit, offset)
+    filters = {"client_id": client_id, "status": status}
+    return page(
+        "schedules/list.html",
+        "partials/_schedule_table.html",
+        rows=rows,
+        filters=filters,
+        paging=page_links("dashboard.schedule_list", filters, total, limit, offset),
+        clients=agent_ids(),
+        statuses=SCHEDULE_STATUSES,
+        now=utcnow(),
+        here=request.full_path.rstrip("?"),
+    )
+
+
+def _history(schedule: ScheduledTask, offset: int) -> dict:
+    """Return the history context of a schedule: one page of executions and the recent strip."""
+    executions, total = schedules.list_executions(OPERATOR, schedule.schedule_id, HISTORY_PAGE_SIZE, offset)
+    recent, _ = schedules.list_executions(OPERATOR, schedule.schedule_id, STRIP_SIZE, 0)
+    counts = {s: 0 for s in ("COMPLETED", "FAILED", "PENDING", "SKIPPED")}
+    for execution in recent:
+        counts[execution.status] = counts.get(execution.status, 0) + 1
+    return {
+        "executions": executions,
+        "recent": list(reversed(recent)),  # oldest first: time runs left to right
+        "counts": counts,
+        "strip_size": STRIP_SIZE,
+        "history_pager": page_links(
+            "dashboard.schedule_detail", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+        ),
+        "history_hx": page_links(
+            "dashboard.schedule_history", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+        ),
+        "history_offset": offset,
+    }
+
+
+def _offset() -> int:
+    """Read the history offset from the query string."""
+    return schedules.parse_paging(request.args, HISTORY_PAGE_SIZE, max_limit=500)[1]
+
+
+@bp.get("/schedules/<schedule_id>")
+def schedule_detail(schedule_id: str):
+    """Show every field of a schedule, its actions and its execution history."""
+    schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    return render_template(
+        "schedules/detail.html", s=schedule, now=utcnow(), here=request.path, **_history(schedule, _offset())
+    )
+
+
+@bp.get("/schedules/<schedule_id>/history")
+def schedule_history(schedule_id: str):
+    """Answer one page of history: the partial for HTMX, the detail page otherwise."""
+    schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    if not is_htmx():
+        return redirect(url_for("dashboard.schedule_detail", schedule_id=schedule_id, offset=_offset() or None))
+    return fragment("partials/_history.html", s=schedule, **_history(schedule, _offset()))
+
+
+def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
+    """Carry out an action through the service; return the schedule after it and a notice."""
+    if action == "pause":
+        schedule = schedules.set_status(OPERATOR, schedule_id, "PAUSED")
+        return schedule, "Paused. It will not fire until resumed."
+    if action == "resume":
+        schedule = schedules.set_status(OPERATOR, schedule_id, "ACTIVE")
+        return schedule, f"Resumed. Next run {local_text(schedule.next_run_at, schedule.timezone)}."
+    if action == "delete":
+        schedule = schedules.delete_schedule(OPERATOR, schedule_id)
+        return schedule, "Deleted. It will not fire again; its history is kept."
+    from ..scheduling.dispatcher import run_now  # the dispatcher owns firing; imported late to keep startup light
+
+    execution = run_now(OPERATOR, schedule_id)
+    db.session.expire_all()  # the firing advanced counters in its own transaction
+    schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    return schedule, f"Fired now: task {execution.task_id} is waiting for a worker."
+
+
+@bp.post("/schedules/<schedule_id>/<any(pause, resume, run, delete):action>")
+def act(schedule_id: str, action: str):
+    """Pause, resume, run now or delete; HTMX gets the row or panel again, a plain form a redirect."""
+    view = request.form.get("view", "panel")
+    back = safe_next(request.form.get("next") or url_for("dashboard.schedule_detail", schedule_id=schedule_id))
+    try:
+        schedule, message = _apply(action, schedule_id)
+    except ServiceError as err:
+        if is_htmx():
+            return refusal(err.message, err.status)
+        flash(err.message, "error")
+        return redirect(back)
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(back)
+    context = {"s": schedule, "now": utcnow(), "here": request.form.get("next") or "", "message": message}
+    if view == "row":
+        return fragment("partials/_row_response.html", **context)
+    history = _history(schedule, 0) if action == "run" else {}
+    return fragment("partials/_panel_response.html", with_history=action == "run", **history, **context)
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard's blueprints, sign-in and template helpers."""
+    from . import agents as dashboard_agents
+    from . import edit as dashboard_edit
+    from . import login as auth_views
+    from . import timefmt
+
+    timefmt.init_app(app)
+    auth_views.init_app(app)
+    app.jinja_env.globals["timing_text"] = timing_text
+    app.register_blueprint(bp)
+    app.register_blueprint(dashboard_edit.bp)
+    app.register_blueprint(dashboard_agents.bp)

@@ -1,0 +1,313 @@
+"""Firing: fire_due(now) turns due schedules into tasks; run_now fires one on demand.
+
+Exactly once with any number of dispatchers: a batch is claimed inside one write transaction
+(BEGIN IMMEDIATE on SQLite serializes writers and each schedule is advanced with a conditional
+UPDATE ... WHERE next_run_at = :old; FOR UPDATE SKIP LOCKED on PostgreSQL hands each dispatcher
+disjoint rows), and UNIQUE(schedule_id, scheduled_for) refuses whatever slips through. A
+dispatcher killed mid-batch leaves nothing behind: its transaction never committed, so the rows
+it claimed are still due for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import Caller
+from ..clock import iso_z, utcnow
+from ..errors import conflict, not_found
+from ..extensions import begin_write, db, write_transaction
+from ..models import ScheduledTask, ScheduleExecution, new_id
+from . import catchup
+from .bulkwrite import (
+    ADVANCE,
+    INSERT_EXECUTION,
+    INSERT_TASK,
+    SCHEDULES,
+    Form,
+    executemany,
+    execution_row,
+    input_json_column,
+    stored_next_run_column,
+    task_row,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+PLAN_BUDGET_SECONDS = 0.5  # stop planning a batch after this long, so the write lock is held briefly
+_MICRO = timedelta(microseconds=1)
+_DUE_COLUMNS = (
+    SCHEDULES.c.schedule_id,
+    SCHEDULES.c.client_id,
+    SCHEDULES.c.task_type,
+    SCHEDULES.c.capability_required,
+    input_json_column(),
+    SCHEDULES.c.priority,
+    SCHEDULES.c.cron_expression,
+    SCHEDULES.c.timezone,
+    SCHEDULES.c.next_run_at,
+    SCHEDULES.c.last_run_at,
+    stored_next_run_column(),
+)
+
+
+@dataclass
+class Outcome:
+    """What one fire_due call did."""
+
+    fired: int = 0
+    skipped: int = 0
+    failed: int = 0
+    lateness: list[float] = field(default_factory=list)
+
+
+class _LostClaim(Exception):
+    """A conditional update found a schedule already advanced."""
+
+
+def _is_postgres(session) -> bool:
+    """Tell whether the session talks to PostgreSQL."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _hold_seconds() -> float:
+    """Return the test-only pause inside a batch transaction (SCHEDULER_TEST_HOLD_SECONDS)."""
+    return float(current_app.config.get("DISPATCH_HOLD_SECONDS") or 0)
+
+
+def _claim(session, now: datetime, limit: int) -> list:
+    """Select up to `limit` due ACTIVE schedules, oldest occurrence first, locking them on PostgreSQL."""
+    query = (
+        sa.select(*_DUE_COLUMNS)
+        .where(SCHEDULES.c.status == "ACTIVE", SCHEDULES.c.next_run_at <= now)
+        .order_by(SCHEDULES.c.next_run_at)
+        .limit(limit)
+    )
+    if _is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    return session.execute(query).all()
+
+
+def _write(session, tasks: list, executions: list, advances: list) -> None:
+    """Insert the tasks and executions and advance the schedules; refuse a lost claim."""
+    if tasks:
+        executemany(session, INSERT_TASK, tasks)
+    if executions:
+        executemany(session, INSERT_EXECUTION, executions)
+    if advances:
+        locked = _is_postgres(session)
+        keep = [a for a in advances if a["b_status"] == "ACTIVE"]
+        change = [a for a in advances if a["b_status"] != "ACTIVE"]
+        pairs = ((ADVANCE[locked, False], keep), (ADVANCE[locked, True], change))
+        changed = sum(executemany(session, statement, rows) for statement, rows in pairs if rows)
+        if changed != len(advances):
+            # Another dispatcher advanced one of these first; undo the whole batch and re-claim.
+            raise _LostClaim(f"{len(advances) - changed} of {len(advances)} schedules were taken by another dispatcher")
+
+
+def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outcome) -> bool:
+    """Fire one batch in one transaction; return whether more may be due."""
+    begin_write(session)
+    rows = _claim(session, now, limit)
+    more = len(rows) >= limit
+    tasks, executions, advances = [], [], []
+    done = Outcome()
+    form, cache = Form(session), {}
+    stamp = form.at(now)
+    started = time.monotonic()
+    for planned, row in enumerate(rows):
+        if planned and time.monotonic() - started > PLAN_BUDGET_SECONDS:
+            more = True  # the rest stay due and go to the next batch
+            break
+        plan = catchup.plan(row, now, cache)
+        advance = {"b_id": row.schedule_id, "b_old": row.next_run_stored, "b_now": stamp, "b_runs": 0}
+        advance.update(b_next=form.at(plan.next_run), b_status=plan.status, b_error=plan.error)
+        advance["b_last"] = form.at(row.last_run_at)
+        if plan.error:
+            log.warning("schedule %s failed: %s", row.schedule_id, plan.error)
+            done.failed += 1
+            if careful:
+                _write_one(session, row, None, ([], [], advance))
+            else:
+                advances.append(advance)
+            continue
+        task_id = new_id("task")
+        new_tasks = [task_row(row, task_id, row.input_json, stamp)]
+        new_execs = [execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
+        new_execs.append(execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
+        advance.update(b_last=form.at(plan.fire), b_runs=1)
+        if careful:
+            if not _write_one(session, row, plan.fire, (new_tasks, new_execs, advance)):
+                continue
+        else:
+            tasks += new_tasks
+            executions += new_execs
+            advances.append(advance)
+        done.fired += 1
+        done.skipped += len(plan.skipped) + plan.unrecorded
+        done.lateness.append((now - plan.fire).total_seconds())
+    if not careful:
+        _write(session, tasks, executions, advances)
+    hold = _hold_seconds()
+    if hold and rows:
+        # Test-only: widen the window in which a SIGKILL lands mid-batch.
+        log.warning("test hold: holding a batch of %d schedules for %.1f s before commit", len(rows), hold)
+        time.sleep(hold)
+    session.commit()
+    outcome.fired += done.fired
+    outcome.skipped += done.skipped
+    outcome.failed += done.failed
+    outcome.lateness += done.lateness
+    return more
+
+
+def _write_one(session, row, fire: datetime | None, firing: tuple) -> bool:
+    """Write one schedule's firing inside a savepoint; return whether it fired.
+
+    An occurrence that already has an execution is not fired again: the schedule is advanced
+    past it with a note in last_error. A schedule that changed under the batch is left as it is.
+    """
+    tasks, executions, advance = firing
+    try:
+        with session.begin_nested():
+            _write(session, tasks, executions, [advance])
+    except _LostClaim:
+        log.error("schedule %s changed while its batch held it; left for the next tick", row.schedule_id)
+        return False
+    except IntegrityError:
+        note = f"Occurrence {iso_z(fire)} already had an execution; it was not fired again"
+        log.warning("schedule %s: %s", row.schedule_id, note)
+        advance.update(b_error=note, b_runs=0, b_last=Form(session).at(row.last_run_at))
+        _write_one(session, row, None, ([], [], advance))
+        return False
+    return bool(tasks)
+
+
+def fire_due(
+    now: datetime | None = None, batch_size: int | None = None, should_stop: Callable[[], bool] | None = None
+) -> int:
+    """Fire every schedule due at `now` (the clock, read per batch, when None); return how many fired.
+
+    1. Claim a batch of due ACTIVE schedules, oldest first, in one write transaction.
+    2. Per schedule: fire the newest due occurrence (task + PENDING execution), record older
+       missed ones as SKIPPED, advance next_run_at from the occurrence; a one-time schedule
+       becomes COMPLETED; one whose next run cannot be computed becomes FAILED.
+    3. Commit, and repeat until a batch comes back short or `should_stop()` says so.
+    """
+    limit = batch_size or current_app.config.get("DISPATCH_BATCH_SIZE") or BATCH_SIZE
+    session = db.session()
+    outcome = Outcome()
+    more = True
+    while more and not (should_stop and should_stop()):
+        at = now or utcnow()
+        try:
+            more = _fire_batch(session, at, limit, False, outcome)
+        except (IntegrityError, _LostClaim) as err:
+            session.rollback()
+            log.warning("batch rolled back (%s); retrying schedule by schedule", err.__class__.__name__)
+            more = _fire_batch(session, at, limit, True, outcome)
+        except BaseException:
+            session.rollback()
+            raise
+    # The batches wrote with core statements; make ORM objects of this session reload.
+    session.expire_all()
+    if outcome.fired or outcome.failed:
+        log.info("fired %d, skipped %d, failed %d", outcome.fired, outcome.skipped, outcome.failed)
+    _record(outcome)
+    return outcome.fired
+
+
+def _record(outcome: Outcome) -> None:
+    """Feed the metrics of the app, when it has them."""
+    metrics = current_app.extensions.get("scheduler_metrics")
+    if metrics is not None:
+        metrics.record_firings(outcome.lateness, outcome.skipped)
+
+
+def earliest_next_run():
+    """Return the earliest next_run_at of an ACTIVE schedule, or None."""
+    query = sa.select(sa.func.min(SCHEDULES.c.next_run_at)).where(SCHEDULES.c.status == "ACTIVE")
+    value = db.session.scalar(query)
+    db.session.rollback()  # end the read so no snapshot is held while the timer sleeps
+    return value
+
+
+def _free_instant(session, schedule: ScheduledTask, now: datetime) -> datetime:
+    """Return the instant a run-now records: `now`, nudged off any occurrence the schedule has or will have."""
+    taken = set(
+        session.scalars(
+            sa.select(ScheduleExecution.scheduled_for).where(
+                ScheduleExecution.schedule_id == schedule.schedule_id,
+                ScheduleExecution.scheduled_for >= now,
+                ScheduleExecution.scheduled_for < now + timedelta(seconds=1),
+            )
+        )
+    )
+    taken.update(t for t in (schedule.next_run_at, schedule.run_at) if t is not None)
+    at = now
+    # Cron occurrences fall on whole minutes, so a run-now off the minute can never meet one.
+    while at in taken or (schedule.cron_expression and at.second == 0 and at.microsecond == 0):
+        at += _MICRO
+    return at
+
+
+def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> ScheduleExecution:
+    """Fire a schedule once, now, without moving its rhythm; PAUSED works too, DELETED is a 409."""
+    now = now or utcnow()
+    with write_transaction() as session:
+        query = (
+            sa.select(ScheduledTask)
+            .where(ScheduledTask.schedule_id == schedule_id)
+            .execution_options(populate_existing=True)
+        )
+        if _is_postgres(session):
+            query = query.with_for_update()
+        schedule = session.scalar(query)
+        if schedule is None or not caller.may_see(schedule.client_id):
+            raise not_found()
+        if schedule.status == "DELETED":
+            raise conflict("Schedule is deleted and cannot run", "status")
+        at = _free_instant(session, schedule, now)
+        task_id = new_id("task")
+        form = Form(session)
+        executemany(session, INSERT_TASK, [task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now))])
+        execution = ScheduleExecution(
+            execution_id=new_id("exec"),
+            schedule_id=schedule.schedule_id,
+            task_id=task_id,
+            scheduled_for=at,
+            executed_at=now,
+            status="PENDING",
+        )
+        session.add(execution)
+        schedule.total_runs = (schedule.total_runs or 0) + 1
+        schedule.last_run_at = at
+        schedule.updated_at = now
+    _record(Outcome(fired=1, lateness=[0.0]))
+    return execution
+
+
+def init_app(app) -> None:
+    """Read the dispatcher settings and start the timer when this process should run it.
+
+    The timer starts with `flask run` (in the reloader's child only) and under a WSGI server,
+    never for other CLI commands, in tests, or when SCHEDULER_ENABLED is off.
+    """
+    from . import timer
+
+    app.config.setdefault("DISPATCH_BATCH_SIZE", int(os.environ.get("SCHEDULER_BATCH_SIZE") or BATCH_SIZE))
+    # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
+    app.config.setdefault("DISPATCH_HOLD_SECONDS", float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0))
+    timer.listen_for_schedule_writes()
+    if timer.should_start(app):
+        timer.start(app)

@@ -1,0 +1,347 @@
+"""Every rule about a schedule: create, update, pause, resume, delete, list, read."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from .. import clock
+from ..api.schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
+from ..auth import Caller
+from ..clock import iso_z
+from ..errors import ServiceError, conflict, invalid, not_found
+from ..extensions import db, write_transaction
+from ..models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
+from . import counts, cron
+
+MAX_INPUT_BYTES = 64 * 1024
+MAX_OFFSET = 2**31 - 1
+
+
+def _check_input_data(value: dict) -> dict:
+    """Refuse input_data over 64 KiB once serialized."""
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_INPUT_BYTES:
+        raise invalid("input_data is larger than 64 KiB", "input_data")
+    return value
+
+
+def _cron_error(err: cron.CronError) -> ServiceError:
+    """Translate an engine error into a validation error."""
+    return invalid(err.message, err.field)
+
+
+def _timing(cron_expression: str | None, run_at: str | None, tz: str, now: datetime) -> tuple:
+    """Validate the timing of a schedule; return (expression, run_at, next_run_at)."""
+    try:
+        cron.get_zone(tz)
+        if cron_expression is not None and run_at is not None:
+            raise invalid("Give either cron_expression or run_at, not both", "cron_expression")
+        if cron_expression is None and run_at is None:
+            raise invalid("Give cron_expression or run_at", "cron_expression")
+        if cron_expression is not None:
+            expression = cron.normalize(cron_expression)
+            return expression, None, cron.next_after(expression, tz, now)
+        when = cron.parse_instant(run_at, tz)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+    if when <= now:
+        raise invalid("run_at is in the past", "run_at")
+    return None, when, when
+
+
+def _get(session, caller: Caller, schedule_id: str, for_update: bool = False) -> ScheduledTask:
+    """Return the caller's schedule or raise 404 (someone else's is absent too)."""
+    query = sa.select(ScheduledTask).where(ScheduledTask.schedule_id == schedule_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    schedule = session.scalar(query)
+    if schedule is None or not caller.may_see(schedule.client_id):
+        raise not_found()
+    return schedule
+
+
+def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> ScheduledTask:
+    """Create a schedule from a request body; return it."""
+    now = now or clock.utcnow()
+    data = validate(SCHEDULE_CREATE, body)
+    client_id = data.get("client_id") or caller.agent_id
+    if client_id is None:
+        raise invalid("client_id is required", "client_id")
+    if not caller.may_see(client_id):
+        raise invalid("client_id must be your own agent id", "client_id")
+    tz = data.get("timezone", "UTC")
+    expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
+    input_data = _check_input_data(data.get("input_data", {}))
+    with write_transaction() as session:
+        if session.get(Agent, client_id) is None:
+            raise invalid(f"Unknown client_id: {client_id}", "client_id")
+        schedule = ScheduledTask(
+            schedule_id=new_id("sched"),
+            client_id=client_id,
+            task_type=data["task_type"],
+            capability_required=data["capability_required"],
+            input_data=input_data,
+            priority=data.get("priority", 5),
+            cron_expression=expression,
+            run_at=run_at,
+            timezone=tz,
+            description=data.get("description"),
+            next_run_at=next_run,
+            status="ACTIVE",
+            total_runs=0,
+            failed_runs=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(schedule)
+    return schedule
+
+
+def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
+    """Apply the editable fields of a request body and recompute next_run_at.
+
+    1. A new cron_expression or run_at replaces the other and computes the next run from now;
+       it also revives a COMPLETED or FAILED schedule unless the body names a status.
+    2. A new timezone alone recomputes a cron schedule's next run (a run_at is an instant already).
+    3. Resume (status ACTIVE on a schedule that was not) computes from now: no catch-up.
+    """
+    now = now or clock.utcnow()
+    data = validate(SCHEDULE_UPDATE, body)
+    if "input_data" in data:
+        _check_input_data(data["input_data"])
+    with write_transaction() as session:
+        schedule = _get(session, caller, schedule_id, for_update=True)
+        if schedule.status == "DELETED":
+            raise conflict("Schedule is deleted and cannot be changed", "status")
+        retimed = "cron_expression" in data or "run_at" in data
+        if schedule.status == "COMPLETED" and "status" in data and not retimed:
+            raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
+        tz = data.get("timezone", schedule.timezone)
+        expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
+        if retimed:
+            expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
+        elif "timezone" in data:
+            if expression is not None and schedule.status in ("ACTIVE", "PAUSED"):
+                next_run = _timing(expression, None, tz, now)[2]
+            else:
+                _zone(tz)
+        status = data.get("status", schedule.status)
+        if retimed and "status" not in data and schedule.status in ("COMPLETED", "FAILED"):
+            status = "ACTIVE"
+        if status == "ACTIVE" and schedule.status != "ACTIVE" and not retimed:
+            next_run = _resume_next(expression, run_at, tz, now)
+        for field in ("task_type", "capability_required", "input_data", "priority", "description"):
+            if field in data:
+                setattr(schedule, field, data[field])
+        schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
+        schedule.next_run_at = next_run
+        if status == "ACTIVE":
+            schedule.last_error = None
+        schedule.status = status
+        schedule.updated_at = now
+    return schedule
+
+
+def _zone(tz: str) -> None:
+    """Refuse an unknown timezone with a 400."""
+    try:
+        cron.get_zone(tz)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+
+
+def _resume_next(expression: str | None, run_at: datetime | None, tz: str, now: datetime) -> datetime:
+    """Return the next run of a schedule resumed at `now`."""
+    if expression is None:
+        if run_at is None or run_at <= now:
+            raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
+        return run_at
+    try:
+        return cron.next_after(expression, tz, now)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+
+
+def set_status(caller: Caller, schedule_id: str, status: str, now: datetime | None = None) -> ScheduledTask:
+    """Pause (PAUSED) or resume (ACTIVE) a schedule."""
+    return update_schedule(caller, schedule_id, {"status": status}, now)
+
+
+def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = None) -> ScheduledTask:
+    """Soft-delete a schedule: it never fires again; its history is kept."""
+    now = now or clock.utcnow()
+    with write_transaction() as session:
+        schedule = _get(session, caller, schedule_id, for_update=True)
+        if schedule.status == "DELETED":
+            raise conflict("Schedule is already deleted", "status")
+        schedule.status = "DELETED"
+        schedule.next_run_at = None
+        schedule.updated_at = now
+    return schedule
+
+
+def get_schedule(caller: Caller, schedule_id: str) -> ScheduledTask:
+    """Return one schedule the caller may see."""
+    return _get(db.session, caller, schedule_id)
+
+
+def parse_paging(args, default_limit: int, max_limit: int = 100) -> tuple[int, int]:
+    """Read limit and offset from query arguments; refuse bad values with a 400."""
+    try:
+        limit = int(args.get("limit", default_limit))
+    except (TypeError, ValueError):
+        raise invalid("limit must be an integer", "limit") from None
+    try:
+        offset = int(args.get("offset", 0))
+    except (TypeError, ValueError):
+        raise invalid("offset must be an integer", "offset") from None
+    if not 1 <= limit <= max_limit:
+        raise invalid(f"limit must be between 1 and {max_limit}", "limit")
+    if offset < 0:
+        raise invalid("offset must be 0 or more", "offset")
+    if offset > MAX_OFFSET:
+        raise invalid(f"offset must be at most {MAX_OFFSET}", "offset")  # past it the databases overflow
+    return limit, offset
+
+
+def encode_cursor(schedule: ScheduledTask) -> str:
+    """Return the keyset cursor that continues a listing after this schedule."""
+    raw = f"{iso_z(schedule.created_at)}|{schedule.schedule_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Read a keyset cursor back; refuse a malformed one with a 400."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, schedule_id = raw.split("|", 1)
+        if "\x00" in schedule_id:
+            raise ValueError("NUL in a cursor")  # PostgreSQL cannot compare text holding NUL
+        return datetime.fromisoformat(created.replace("Z", "+00:00")), schedule_id
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("cursor is not one this service issued", "cursor") from None
+
+
+def list_schedules(
+    caller: Caller,
+    client_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> tuple[list[ScheduledTask], int]:
+    """Return a page of schedules, newest first, and the total that match.
+
+    A `cursor` (from encode_cursor) continues after a given row in constant time,
+    where a deep `offset` has to walk the index up to it.
+    """
+    if status is not None and status not in SCHEDULE_STATUSES:
+        raise invalid(f"status must be one of {', '.join(SCHEDULE_STATUSES)}", "status")
+    if not caller.is_admin:
+        if client_id and client_id != caller.agent_id:
+            return [], 0
+        client_id = caller.agent_id
+    # An IN list (rather than != 'DELETED') lets both databases answer from an index.
+    shown = [status] if status else [s for s in SCHEDULE_STATUSES if s != "DELETED"]
+    conditions = [ScheduledTask.status.in_(shown)]
+    if client_id:
+        conditions.append(ScheduledTask.client_id == client_id)
+    session = db.session()
+    total, pending = counts.total(session, client_id, shown)
+    if pending > counts.FOLD_THRESHOLD:
+        counts.fold(session)
+    if cursor:
+        created, last_id = _decode_cursor(cursor)
+        after = sa.tuple_(ScheduledTask.created_at, ScheduledTask.schedule_id) < sa.tuple_(
+            sa.literal(created, ScheduledTask.created_at.type), sa.literal(last_id)
+        )
+        conditions.append(after)
+    order = (ScheduledTask.created_at.desc(), ScheduledTask.schedule_id.desc())
+    # Page over the index first, then fetch the 'limit' full rows: a deep offset stays cheap.
+    page = (
+        sa.select(ScheduledTask.schedule_id).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    ).subquery()
+    rows = db.session.scalars(
+        sa.select(ScheduledTask).join(page, ScheduledTask.schedule_id == page.c.schedule_id).order_by(*order)
+    ).all()
+    return list(rows), total
+
+
+def list_executions(caller: Caller, schedule_id: str, limit: int, offset: int) -> tuple[list[ScheduleExecution], int]:
+    """Return a page of a schedule's executions, newest first, and their total."""
+    _get(db.session, caller, schedule_id)
+    where = ScheduleExecution.schedule_id == schedule_id
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(where))
+    rows = db.session.scalars(
+        sa.select(ScheduleExecution)
+        .where(where)
+        .order_by(ScheduleExecution.scheduled_for.desc(), ScheduleExecution.execution_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), int(total or 0)
+
+
+def schedule_dict(s: ScheduledTask) -> dict:
+    """Serialize every field of a schedule."""
+    return {
+        "schedule_id": s.schedule_id,
+        "client_id": s.client_id,
+        "task_type": s.task_type,
+        "capability_required": s.capability_required,
+        "input_data": s.input_data,
+        "priority": s.priority,
+        "cron_expression": s.cron_expression,
+        "run_at": iso_z(s.run_at),
+        "timezone": s.timezone,
+        "status": s.status,
+        "next_run_at": iso_z(s.next_run_at),
+        "last_run_at": iso_z(s.last_run_at),
+        "total_runs": s.total_runs,
+        "failed_runs": s.failed_runs,
+        "description": s.description,
+        "last_error": s.last_error,
+        "created_at": iso_z(s.created_at),
+        "updated_at": iso_z(s.updated_at),
+    }
+
+
+def execution_dict(e: ScheduleExecution) -> dict:
+    """Serialize an execution."""
+    return {
+        "execution_id": e.execution_id,
+        "schedule_id": e.schedule_id,
+        "task_id": e.task_id,
+        "scheduled_for": iso_z(e.scheduled_for),
+        "executed_at": iso_z(e.executed_at),
+        "status": e.status,
+        "result_data": e.result_data,
+        "error_message": e.error_message,
+    }
+
+
+def preview(body: dict, now: datetime | None = None) -> dict:
+    """Describe an expression and list its next runs; shared by the API and the dashboard."""
+    data = validate(PREVIEW, body)
+    tz = data.get("timezone") or "UTC"
+    try:
+        zone = cron.get_zone(tz)
+        expression = cron.normalize(data["cron_expression"])
+        start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or clock.utcnow())
+        runs = cron.occurrences(expression, tz, start, data.get("count", 5))
+        description = cron.describe(expression)
+    except cron.CronError as err:
+        raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
+    except OverflowError:
+        raise invalid("start is too close to the ends of the calendar (years 1 and 9999)", "start") from None
+    return {
+        "cron_expression": expression,
+        "timezone": str(zone.key),
+        "description": description,
+        "next_runs": [
+            {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
+        ],
+    }

@@ -1,0 +1,155 @@
+"""The timer around fire_due: one APScheduler job that wakes at the earliest next_run_at.
+
+The job fires what is due, returns expired task leases to the queue, then moves its own next
+run to the earliest next_run_at, and at most one second ahead, so a schedule created by
+another process still fires within a second. The database stays the only source of truth:
+every gunicorn worker may run a timer; exactness comes from the claims in dispatcher.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from datetime import datetime, timedelta
+
+import click
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask, current_app, has_app_context
+from flask.helpers import get_debug_flag
+from sqlalchemy import event
+from sqlalchemy.orm import Session, object_session
+
+from ..clock import utcnow
+from ..extensions import db
+from ..models import ScheduledTask
+from . import counts, dispatcher, tasks
+
+log = logging.getLogger(__name__)
+JOB_ID = "dispatch"
+MAX_SLEEP = timedelta(seconds=1)
+_MARGIN = timedelta(milliseconds=1)  # wake just after next_run_at, never a hair before it
+
+
+class Timer:
+    """A BackgroundScheduler with the one dispatch job, bound to an app."""
+
+    def __init__(self, app: Flask) -> None:
+        """Prepare (not start) the scheduler for `app`."""
+        self.app = app
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the scheduler; the first tick runs at once."""
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            # A safety net only: every tick moves the next one explicitly (see wake), so a long
+            # tick does not make APScheduler skip overlapping runs every second.
+            seconds=30,
+            id=JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=utcnow(),
+        )
+        self.scheduler.start()
+        log.info("dispatcher timer started")
+
+    def tick(self) -> None:
+        """Fire what is due, requeue expired leases, then set the next wake-up."""
+        wake = None
+        try:
+            with self.app.app_context():
+                dispatcher.fire_due(should_stop=self.stopping.is_set)
+                tasks.expire_leases()
+                # Firings change statuses; keep the list totals' pending deltas short.
+                counts.fold_if_due(db.session())
+                wake = dispatcher.earliest_next_run()
+        except Exception:  # a database outage must not kill the timer; the next tick retries
+            log.exception("dispatch tick failed")
+        finally:
+            if not self.stopping.is_set():
+                self.wake(wake, replace=True)
+
+    def wake(self, at: datetime | None, replace: bool = False) -> None:
+        """Move the next tick to `at` (clamped to [now, now + 1 s]); only ever earlier unless `replace`."""
+        now = utcnow()
+        target = now + MAX_SLEEP if at is None else min(max(at + _MARGIN, now), now + MAX_SLEEP)
+        with self._lock:
+            job = self.scheduler.get_job(JOB_ID)
+            if job is None or self.stopping.is_set():
+                return
+            if replace or job.next_run_time is None or target < job.next_run_time:
+                job.modify(next_run_time=target)
+
+    def stop(self) -> None:
+        """Stop after the batch in flight commits (or rolls back); idempotent."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+            log.info("dispatcher timer stopped")
+
+
+def should_start(app: Flask) -> bool:
+    """Tell whether this process runs the timer (see the rules in init_app)."""
+    if not app.config.get("SCHEDULER_ENABLED", True) or app.config.get("TESTING"):
+        return False
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True  # gunicorn or another WSGI server
+    if ctx.info_name != "run" or (ctx.parent is not None and ctx.parent.parent is not None):
+        return False  # another command, or `scheduler run`, which runs its own timer
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    # With the reloader, the watcher parent only restarts the child; the child serves.
+    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def start(app: Flask) -> Timer:
+    """Start a timer for `app` (tests call this to ask for one) and stop it at exit."""
+    timer = Timer(app)
+    app.extensions["scheduler_timer"] = timer
+    timer.start()
+    atexit.register(timer.stop)
+    return timer
+
+
+def _note_schedule(_mapper, _connection, target: ScheduledTask) -> None:
+    """Remember a written schedule's next_run_at so the commit can wake the timer early."""
+    if target.status == "ACTIVE" and target.next_run_at is not None:
+        session = object_session(target)
+        if session is not None:
+            session.info.setdefault("scheduler_wake", []).append(target.next_run_at)
+
+
+def _wake_after_commit(session: Session) -> None:
+    """After a commit that set a next_run_at, wake this process's timer if it is earlier."""
+    times = session.info.pop("scheduler_wake", None)
+    if not times:
+        return
+    if has_app_context():
+        timer = current_app.extensions.get("scheduler_timer")
+        if timer is not None:
+            timer.wake(min(times))
+
+
+def _rollback(session: Session) -> None:
+    """Forget the wake-ups of a rolled-back transaction."""
+    session.info.pop("scheduler_wake", None)
+
+
+def listen_for_schedule_writes() -> None:
+    """Install the wake-up hooks once per process."""
+    if event.contains(ScheduledTask, "after_insert", _note_schedule):
+        return
+    event.listen(ScheduledTask, "after_insert", _note_schedule)
+    event.listen(ScheduledTask, "after_update", _note_schedule)
+    event.listen(Session, "after_commit", _wake_after_commit)
+    event.listen(Session, "after_rollback", _rollback)
