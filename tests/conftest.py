@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from webapp import create_app
+from webapp import clock, create_app
 from webapp.extensions import db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -90,6 +91,19 @@ def client(app):
 def runner(app):
     """Return a CLI runner."""
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def freeze_clock(monkeypatch):
+    """Return freeze(at): from then on clock.utcnow() answers `at` everywhere; call again to move it."""
+    state: dict[str, datetime] = {}
+    monkeypatch.setattr(clock, "utcnow", lambda: state["now"])
+
+    def freeze(at: datetime) -> None:
+        """Set the instant the clock answers."""
+        state["now"] = at
+
+    return freeze
 
 
 @pytest.fixture

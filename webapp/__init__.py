@@ -16,7 +16,7 @@ from .cli import commands as cli
 from .cli import worker
 from .dashboard import views as dashboard
 from .extensions import configure_engine, csrf, db, login_manager, migrate
-from .scheduling import dispatcher
+from .scheduling import timer
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):
         upgrade_database(app)
     # Last: the dispatcher timer may start, and it needs the schema in place.
-    dispatcher.init_app(app)
+    timer.init_app(app)
     return app
 
 

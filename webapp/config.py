@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 DEV_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_BATCH_SIZE = 500  # schedules the dispatcher claims per transaction
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -42,4 +44,25 @@ def from_environment(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "JSON_SORT_KEYS": False,
+        "DISPATCH_BATCH_SIZE": int(os.environ.get("SCHEDULER_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
+        # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
+        "DISPATCH_HOLD_SECONDS": float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0),
     }
+
+
+def production_reason(environ: dict | None = None, argv0: str | None = None) -> str | None:
+    """Say why this process counts as production (gunicorn, or APP_ENV/FLASK_ENV=production); None if not."""
+    environ = os.environ if environ is None else environ
+    argv0 = (sys.argv[0] if sys.argv else "") if argv0 is None else argv0
+    for name in ("APP_ENV", "FLASK_ENV"):
+        if environ.get(name, "").strip().lower() == "production":
+            return f"{name}=production"
+    # gunicorn's arbiter exports SERVER_SOFTWARE=gunicorn/<version> before it loads the app.
+    if "gunicorn" in environ.get("SERVER_SOFTWARE", "").lower() or "gunicorn" in os.path.basename(argv0):
+        return "it runs under gunicorn"
+    return None
+
+
+def is_reloader_child() -> bool:
+    """Tell whether this process is the serving child of `flask run`'s reloader (read at call time)."""
+    return os.environ.get("WERKZEUG_RUN_MAIN") == "true"

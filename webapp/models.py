@@ -8,12 +8,17 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .clock import utcnow
+from . import clock
 from .extensions import db
 
 SCHEDULE_STATUSES = ("ACTIVE", "PAUSED", "COMPLETED", "FAILED", "DELETED")
 TASK_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED")
 EXECUTION_STATUSES = ("PENDING", "COMPLETED", "FAILED", "SKIPPED")
+
+
+def _now() -> datetime:
+    """Return the clock's instant, looked up at call time so a frozen clock freezes defaults too."""
+    return clock.utcnow()
 
 
 def new_id(prefix: str) -> str:
@@ -49,7 +54,7 @@ class Agent(db.Model):
     capabilities: Mapped[list] = mapped_column(sa.JSON, default=list)
     api_key_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class Task(db.Model):
@@ -73,8 +78,8 @@ class Task(db.Model):
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     result_data: Mapped[dict | None] = mapped_column(sa.JSON)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class ScheduledTask(db.Model):
@@ -104,8 +109,8 @@ class ScheduledTask(db.Model):
     total_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     failed_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class ScheduleExecution(db.Model):
@@ -120,7 +125,7 @@ class ScheduleExecution(db.Model):
     schedule_id: Mapped[str] = mapped_column(sa.ForeignKey("scheduled_tasks.schedule_id"))
     task_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.task_id"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
-    executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
     result_data: Mapped[dict | None] = mapped_column(sa.JSON)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
@@ -132,7 +137,7 @@ class Operator(db.Model):
     __tablename__ = "operators"
     username: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
     # Flask-Login's user protocol.
     is_authenticated = True

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
-from .clock import utcnow
+from . import clock
 from .extensions import db
 from .models import TASK_STATUSES, ScheduledTask, Task
 
@@ -43,7 +43,7 @@ class _DatabaseGauges:
             due = db.session.scalar(
                 sa.select(sa.func.count())
                 .select_from(ScheduledTask)
-                .where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= utcnow())
+                .where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= clock.utcnow())
             )
             counts = dict(db.session.execute(sa.select(Task.status, sa.func.count()).group_by(Task.status)).all())
             db.session.rollback()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 from flask import Flask, Response, abort, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import DEV_SECRET_KEY
+from .config import DEV_SECRET_KEY, production_reason
 
 # htmx runs from static/ and the templates carry no inline script or style, so 'self' is enough.
 CONTENT_SECURITY_POLICY = (
@@ -33,19 +30,6 @@ SECRET_HELP = (
 
 class InsecureSettings(RuntimeError):
     """The app refuses to start in production with settings that are only safe for development."""
-
-
-def production_reason(environ: dict | None = None, argv0: str | None = None) -> str | None:
-    """Say why this process counts as production (gunicorn, or APP_ENV/FLASK_ENV=production); None if not."""
-    environ = os.environ if environ is None else environ
-    argv0 = (sys.argv[0] if sys.argv else "") if argv0 is None else argv0
-    for name in ("APP_ENV", "FLASK_ENV"):
-        if environ.get(name, "").strip().lower() == "production":
-            return f"{name}=production"
-    # gunicorn's arbiter exports SERVER_SOFTWARE=gunicorn/<version> before it loads the app.
-    if "gunicorn" in environ.get("SERVER_SOFTWARE", "").lower() or "gunicorn" in os.path.basename(argv0):
-        return "it runs under gunicorn"
-    return None
 
 
 def check_secret_key(app: Flask, reason: str | None) -> None:

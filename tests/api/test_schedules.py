@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from webapp import clock
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, new_id
 
@@ -27,15 +26,10 @@ DAILY_REPORT = {
 
 
 @pytest.fixture
-def frozen(monkeypatch):
+def frozen(freeze_clock):
     """Freeze the service clock at FROZEN; return a setter to move it."""
-    state = {"now": FROZEN}
-    monkeypatch.setattr(clock, "utcnow", lambda: state["now"])
-
-    def move(to: datetime) -> None:
-        state["now"] = to
-
-    return move
+    freeze_clock(FROZEN)
+    return freeze_clock
 
 
 def _create(client, headers, **changes) -> dict:

@@ -17,9 +17,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .. import auth
+from .. import auth, clock
 from ..auth import Caller
-from ..clock import iso_z, utcnow
+from ..clock import iso_z
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import Agent, Task
@@ -88,7 +88,12 @@ def _handle(caller: Caller, task: Task) -> str:
     if isinstance(data, dict) and data.get("fail"):
         tasks.fail(caller, task.task_id, {"error_message": str(data["fail"])})
         return "FAILED"
-    result = {"worker": caller.agent_id, "task_type": task.task_type, "echo": data, "completed_at": iso_z(utcnow())}
+    result = {
+        "worker": caller.agent_id,
+        "task_type": task.task_type,
+        "echo": data,
+        "completed_at": iso_z(clock.utcnow()),
+    }
     tasks.complete(caller, task.task_id, {"result_data": result})
     return "COMPLETED"
 

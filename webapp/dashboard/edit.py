@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from .. import clock
 from ..auth import OPERATOR
-from ..clock import utcnow
 from ..errors import ServiceError
 from ..scheduling import cron, schedules
 from . import builder
@@ -66,7 +66,7 @@ def _once(run_at: str, tz: str) -> dict:
         when = cron.parse_instant(run_at, tz)
     except cron.CronError as err:
         return {"error": err.message, "error_field": err.field}
-    past = when <= utcnow()
+    past = when <= clock.utcnow()
     local = when.astimezone(cron.get_zone(tz))
     return {
         "description": "Once, then the schedule is completed",

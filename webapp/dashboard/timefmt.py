@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 from markupsafe import Markup
 
-from ..clock import as_utc, iso_z, utcnow
+from .. import clock
+from ..clock import as_utc, iso_z
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -66,7 +67,7 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     """Write how far an instant is from now: "in 4 min", "2 h ago", "just now"."""
     if value is None:
         return ""
-    delta = (as_utc(value) - (now or utcnow())).total_seconds()
+    delta = (as_utc(value) - (now or clock.utcnow())).total_seconds()
     if abs(delta) < 5:
         return "just now"
     return f"in {_amount(delta)}" if delta > 0 else f"{_amount(-delta)} ago"
@@ -86,7 +87,7 @@ def when(
     """
     if value is None:
         return Markup('<span class="muted">—</span>')
-    this_year = (now or utcnow()).year if compact else None
+    this_year = (now or clock.utcnow()).year if compact else None
     html = Markup('<time datetime="{}" title="{}">{}</time>').format(
         iso_z(value), utc_text(value), local_text(value, tz, seconds, this_year)
     )

@@ -6,8 +6,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 
+from .. import clock
 from ..auth import OPERATOR
-from ..clock import utcnow
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import SCHEDULE_STATUSES, ScheduledTask
@@ -75,7 +75,7 @@ def schedule_list():
         paging=page_links("dashboard.schedule_list", filters, total, limit, offset),
         clients=agent_ids(),
         statuses=SCHEDULE_STATUSES,
-        now=utcnow(),
+        now=clock.utcnow(),
         here=request.full_path.rstrip("?"),
     )
 
@@ -112,7 +112,7 @@ def schedule_detail(schedule_id: str):
     """Show every field of a schedule, its actions and its execution history."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
     return render_template(
-        "schedules/detail.html", s=schedule, now=utcnow(), here=request.path, **_history(schedule, _offset())
+        "schedules/detail.html", s=schedule, now=clock.utcnow(), here=request.path, **_history(schedule, _offset())
     )
 
 
@@ -159,7 +159,7 @@ def act(schedule_id: str, action: str):
     if not is_htmx():
         flash(message, "success")
         return redirect(back)
-    context = {"s": schedule, "now": utcnow(), "here": request.form.get("next") or "", "message": message}
+    context = {"s": schedule, "now": clock.utcnow(), "here": request.form.get("next") or "", "message": message}
     if view == "row":
         return fragment("partials/_row_response.html", **context)
     history = _history(schedule, 0) if action == "run" else {}

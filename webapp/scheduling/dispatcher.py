@@ -1,4 +1,4 @@
-"""Firing: fire_due(now) turns due schedules into tasks; run_now fires one on demand.
+"""Firing: tick(now) is one dispatcher round, fire_due(now) turns due schedules into tasks, run_now fires one.
 
 Exactly once with any number of dispatchers: a batch is claimed inside one write transaction
 (BEGIN IMMEDIATE on SQLite serializes writers and each schedule is advanced with a conditional
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,14 +19,16 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from .. import clock
 from ..auth import Caller
-from ..clock import iso_z, utcnow
 from ..errors import conflict, not_found
 from ..extensions import begin_write, db, write_transaction
 from ..models import ScheduledTask, ScheduleExecution, new_id
-from . import catchup
+from . import catchup, counts, tasks
 from .bulkwrite import (
     ADVANCE,
     INSERT_EXECUTION,
@@ -43,9 +44,10 @@ from .bulkwrite import (
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 PLAN_BUDGET_SECONDS = 0.5  # stop planning a batch after this long, so the write lock is held briefly
 _MICRO = timedelta(microseconds=1)
+MAX_SLEEP = timedelta(seconds=1)  # tick at least this often, so a schedule another process wrote fires within a second
+WAKE_MARGIN = timedelta(milliseconds=1)  # wake just after next_run_at, never a hair before it
 _DUE_COLUMNS = (
     SCHEDULES.c.schedule_id,
     SCHEDULES.c.client_id,
@@ -75,7 +77,7 @@ class _LostClaim(Exception):
     """A conditional update found a schedule already advanced."""
 
 
-def _is_postgres(session) -> bool:
+def _is_postgres(session: Session) -> bool:
     """Tell whether the session talks to PostgreSQL."""
     return session.get_bind().dialect.name == "postgresql"
 
@@ -85,7 +87,7 @@ def _hold_seconds() -> float:
     return float(current_app.config.get("DISPATCH_HOLD_SECONDS") or 0)
 
 
-def _claim(session, now: datetime, limit: int) -> list:
+def _claim(session: Session, now: datetime, limit: int) -> list[Row]:
     """Select up to `limit` due ACTIVE schedules, oldest occurrence first, locking them on PostgreSQL."""
     query = (
         sa.select(*_DUE_COLUMNS)
@@ -98,10 +100,10 @@ def _claim(session, now: datetime, limit: int) -> list:
     return session.execute(query).all()
 
 
-def _write(session, tasks: list, executions: list, advances: list) -> None:
+def _write(session: Session, new_tasks: list[dict], executions: list[dict], advances: list[dict]) -> None:
     """Insert the tasks and executions and advance the schedules; refuse a lost claim."""
-    if tasks:
-        executemany(session, INSERT_TASK, tasks)
+    if new_tasks:
+        executemany(session, INSERT_TASK, new_tasks)
     if executions:
         executemany(session, INSERT_EXECUTION, executions)
     if advances:
@@ -115,12 +117,14 @@ def _write(session, tasks: list, executions: list, advances: list) -> None:
             raise _LostClaim(f"{len(advances) - changed} of {len(advances)} schedules were taken by another dispatcher")
 
 
-def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outcome) -> bool:
+def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outcome: Outcome) -> bool:
     """Fire one batch in one transaction; return whether more may be due."""
     begin_write(session)
     rows = _claim(session, now, limit)
     more = len(rows) >= limit
-    tasks, executions, advances = [], [], []
+    new_tasks: list[dict] = []
+    executions: list[dict] = []
+    advances: list[dict] = []
     done = Outcome()
     form, cache = Form(session), {}
     stamp = form.at(now)
@@ -142,22 +146,22 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
                 advances.append(advance)
             continue
         task_id = new_id("task")
-        new_tasks = [task_row(row, task_id, row.input_json, stamp)]
+        firing_tasks = [task_row(row, task_id, row.input_json, stamp)]
         new_execs = [execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
         new_execs.append(execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
         advance.update(b_last=form.at(plan.fire), b_runs=1)
         if careful:
-            if not _write_one(session, row, plan.fire, (new_tasks, new_execs, advance)):
+            if not _write_one(session, row, plan.fire, (firing_tasks, new_execs, advance)):
                 continue
         else:
-            tasks += new_tasks
+            new_tasks += firing_tasks
             executions += new_execs
             advances.append(advance)
         done.fired += 1
         done.skipped += len(plan.skipped) + plan.unrecorded
         done.lateness.append((now - plan.fire).total_seconds())
     if not careful:
-        _write(session, tasks, executions, advances)
+        _write(session, new_tasks, executions, advances)
     hold = _hold_seconds()
     if hold and rows:
         # Test-only: widen the window in which a SIGKILL lands mid-batch.
@@ -171,26 +175,47 @@ def _fire_batch(session, now: datetime, limit: int, careful: bool, outcome: Outc
     return more
 
 
-def _write_one(session, row, fire: datetime | None, firing: tuple) -> bool:
+def _write_one(session: Session, row: Row, fire: datetime | None, firing: tuple[list, list, dict]) -> bool:
     """Write one schedule's firing inside a savepoint; return whether it fired.
 
     An occurrence that already has an execution is not fired again: the schedule is advanced
     past it with a note in last_error. A schedule that changed under the batch is left as it is.
     """
-    tasks, executions, advance = firing
+    firing_tasks, executions, advance = firing
     try:
         with session.begin_nested():
-            _write(session, tasks, executions, [advance])
+            _write(session, firing_tasks, executions, [advance])
     except _LostClaim:
         log.error("schedule %s changed while its batch held it; left for the next tick", row.schedule_id)
         return False
     except IntegrityError:
-        note = f"Occurrence {iso_z(fire)} already had an execution; it was not fired again"
+        note = f"Occurrence {clock.iso_z(fire)} already had an execution; it was not fired again"
         log.warning("schedule %s: %s", row.schedule_id, note)
         advance.update(b_error=note, b_runs=0, b_last=Form(session).at(row.last_run_at))
         _write_one(session, row, None, ([], [], advance))
         return False
-    return bool(tasks)
+    return bool(firing_tasks)
+
+
+def wake_instant(at: datetime | None, now: datetime) -> datetime:
+    """Return when to tick for a schedule due at `at`: just after it, within [now, now + MAX_SLEEP]."""
+    if at is None:
+        return now + MAX_SLEEP
+    return min(max(at + WAKE_MARGIN, now), now + MAX_SLEEP)
+
+
+def tick(now: datetime | None = None, should_stop: Callable[[], bool] | None = None) -> datetime:
+    """Run one dispatcher round and return the instant the next one should start.
+
+    1. Fire every schedule due at `now` (the clock, read per batch, when None).
+    2. Return expired task leases to the queue.
+    3. Housekeeping: fold the list totals' pending deltas when many wait (firings change statuses).
+    4. Return the earliest next_run_at of an ACTIVE schedule, clamped by wake_instant.
+    """
+    fire_due(now, should_stop=should_stop)
+    tasks.expire_leases(now)
+    counts.fold_if_due(db.session())
+    return wake_instant(earliest_next_run(), now or clock.utcnow())
 
 
 def fire_due(
@@ -204,12 +229,12 @@ def fire_due(
        becomes COMPLETED; one whose next run cannot be computed becomes FAILED.
     3. Commit, and repeat until a batch comes back short or `should_stop()` says so.
     """
-    limit = batch_size or current_app.config.get("DISPATCH_BATCH_SIZE") or BATCH_SIZE
+    limit = batch_size or current_app.config["DISPATCH_BATCH_SIZE"]
     session = db.session()
     outcome = Outcome()
     more = True
     while more and not (should_stop and should_stop()):
-        at = now or utcnow()
+        at = now or clock.utcnow()
         try:
             more = _fire_batch(session, at, limit, False, outcome)
         except (IntegrityError, _LostClaim) as err:
@@ -234,7 +259,7 @@ def _record(outcome: Outcome) -> None:
         metrics.record_firings(outcome.lateness, outcome.skipped)
 
 
-def earliest_next_run():
+def earliest_next_run() -> datetime | None:
     """Return the earliest next_run_at of an ACTIVE schedule, or None."""
     query = sa.select(sa.func.min(SCHEDULES.c.next_run_at)).where(SCHEDULES.c.status == "ACTIVE")
     value = db.session.scalar(query)
@@ -242,7 +267,7 @@ def earliest_next_run():
     return value
 
 
-def _free_instant(session, schedule: ScheduledTask, now: datetime) -> datetime:
+def _free_instant(session: Session, schedule: ScheduledTask, now: datetime) -> datetime:
     """Return the instant a run-now records: `now`, nudged off any occurrence the schedule has or will have."""
     taken = set(
         session.scalars(
@@ -263,7 +288,7 @@ def _free_instant(session, schedule: ScheduledTask, now: datetime) -> datetime:
 
 def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> ScheduleExecution:
     """Fire a schedule once, now, without moving its rhythm; PAUSED works too, DELETED is a 409."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     with write_transaction() as session:
         query = (
             sa.select(ScheduledTask)
@@ -295,19 +320,3 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
         schedule.updated_at = now
     _record(Outcome(fired=1, lateness=[0.0]))
     return execution
-
-
-def init_app(app) -> None:
-    """Read the dispatcher settings and start the timer when this process should run it.
-
-    The timer starts with `flask run` (in the reloader's child only) and under a WSGI server,
-    never for other CLI commands, in tests, or when SCHEDULER_ENABLED is off.
-    """
-    from . import timer
-
-    app.config.setdefault("DISPATCH_BATCH_SIZE", int(os.environ.get("SCHEDULER_BATCH_SIZE") or BATCH_SIZE))
-    # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
-    app.config.setdefault("DISPATCH_HOLD_SECONDS", float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0))
-    timer.listen_for_schedule_writes()
-    if timer.should_start(app):
-        timer.start(app)

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import clock
 from ..api.schemas import CLAIM, COMPLETE, FAIL, validate
 from ..auth import Caller
-from ..clock import iso_z, utcnow
+from ..clock import iso_z
 from ..errors import conflict, invalid, not_found
 from ..extensions import db, write_transaction
 from ..models import Agent, ScheduledTask, ScheduleExecution, Task
@@ -98,7 +99,7 @@ def _requeue_expired(session, now: datetime, limit: int = 1000) -> tuple[int, in
 
 def expire_leases(now: datetime | None = None) -> int:
     """Requeue tasks whose lease has expired (the dispatcher tick calls this); return how many."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     expired = sa.select(TASKS.c.task_id).where(TASKS.c.status == "RUNNING", TASKS.c.lease_expires_at < now).limit(1)
     found = db.session.scalar(expired)
     db.session.rollback()  # a cheap read first, so idle ticks never take the write lock
@@ -128,7 +129,7 @@ def _offered(caller: Caller, capabilities: list[str]) -> list[str]:
 
 def claim(caller: Caller, body: dict, now: datetime | None = None) -> list[Task]:
     """Claim up to `limit` (default 1) PENDING tasks for the offered capabilities; they become RUNNING."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     data = validate(CLAIM, body)
     capabilities = _offered(caller, data["capabilities"])
     lease = timedelta(seconds=data.get("lease_seconds", DEFAULT_LEASE_SECONDS))
@@ -172,7 +173,7 @@ def _may_see(caller: Caller, task: Task) -> bool:
 
 def _finish(caller: Caller, task_id: str, status: str, result_data, error_message, now: datetime | None) -> Task:
     """Finish a task the caller holds; see the module rules for 404 and 409."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     with write_transaction() as session:
         query = sa.select(Task).where(Task.task_id == task_id).execution_options(populate_existing=True)
         if _is_postgres(session):

@@ -1,18 +1,18 @@
-"""The timer around fire_due: one APScheduler job that wakes at the earliest next_run_at.
+"""The timer around dispatcher.tick: one APScheduler job, and the rules for where it starts.
 
-The job fires what is due, returns expired task leases to the queue, then moves its own next
-run to the earliest next_run_at, and at most one second ahead, so a schedule created by
-another process still fires within a second. The database stays the only source of truth:
-every gunicorn worker may run a timer; exactness comes from the claims in dispatcher.py.
+The job runs one tick (fire what is due, requeue expired leases, housekeeping), then moves its
+own next run to the instant the tick returns: the earliest next_run_at, at most one second
+ahead, so a schedule created by another process still fires within a second. A commit in this
+process that sets an earlier next_run_at wakes it sooner. The database stays the only source of
+truth: every gunicorn worker may run a timer; exactness comes from the claims in dispatcher.py.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,15 +21,12 @@ from flask.helpers import get_debug_flag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from ..clock import utcnow
-from ..extensions import db
+from .. import clock, config
 from ..models import ScheduledTask
-from . import counts, dispatcher, tasks
+from . import dispatcher
 
 log = logging.getLogger(__name__)
 JOB_ID = "dispatch"
-MAX_SLEEP = timedelta(seconds=1)
-_MARGIN = timedelta(milliseconds=1)  # wake just after next_run_at, never a hair before it
 
 
 class Timer:
@@ -45,7 +42,7 @@ class Timer:
     def start(self) -> None:
         """Start the scheduler; the first tick runs at once."""
         self.scheduler.add_job(
-            self.tick,
+            self.run_tick,
             "interval",
             # A safety net only: every tick moves the next one explicitly (see wake), so a long
             # tick does not make APScheduler skip overlapping runs every second.
@@ -54,31 +51,29 @@ class Timer:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            next_run_time=utcnow(),
+            next_run_time=clock.utcnow(),
         )
         self.scheduler.start()
         log.info("dispatcher timer started")
 
-    def tick(self) -> None:
-        """Fire what is due, requeue expired leases, then set the next wake-up."""
-        wake = None
+    def run_tick(self) -> None:
+        """Run one dispatcher tick in the app, then move the next run to the instant it returns."""
+        target = None
         try:
             with self.app.app_context():
-                dispatcher.fire_due(should_stop=self.stopping.is_set)
-                tasks.expire_leases()
-                # Firings change statuses; keep the list totals' pending deltas short.
-                counts.fold_if_due(db.session())
-                wake = dispatcher.earliest_next_run()
+                target = dispatcher.tick(should_stop=self.stopping.is_set)
         except Exception:  # a database outage must not kill the timer; the next tick retries
             log.exception("dispatch tick failed")
         finally:
             if not self.stopping.is_set():
-                self.wake(wake, replace=True)
+                self._move(target or dispatcher.wake_instant(None, clock.utcnow()), replace=True)
 
-    def wake(self, at: datetime | None, replace: bool = False) -> None:
-        """Move the next tick to `at` (clamped to [now, now + 1 s]); only ever earlier unless `replace`."""
-        now = utcnow()
-        target = now + MAX_SLEEP if at is None else min(max(at + _MARGIN, now), now + MAX_SLEEP)
+    def wake(self, at: datetime | None) -> None:
+        """Tick just after `at` (clamped to [now, now + 1 s]) if that is earlier than the next tick."""
+        self._move(dispatcher.wake_instant(at, clock.utcnow()), replace=False)
+
+    def _move(self, target: datetime, replace: bool) -> None:
+        """Move the next tick to `target`; only ever earlier unless `replace`."""
         with self._lock:
             job = self.scheduler.get_job(JOB_ID)
             if job is None or self.stopping.is_set():
@@ -109,7 +104,7 @@ def should_start(app: Flask) -> bool:
     if reload is None:
         reload = get_debug_flag()
     # With the reloader, the watcher parent only restarts the child; the child serves.
-    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+    return not reload or config.is_reloader_child()
 
 
 def start(app: Flask) -> Timer:
@@ -153,3 +148,14 @@ def listen_for_schedule_writes() -> None:
     event.listen(ScheduledTask, "after_update", _note_schedule)
     event.listen(Session, "after_commit", _wake_after_commit)
     event.listen(Session, "after_rollback", _rollback)
+
+
+def init_app(app: Flask) -> None:
+    """Install the wake-up hooks and start the timer when this process should run it.
+
+    The timer starts with `flask run` (in the reloader's child only) and under a WSGI server,
+    never for other CLI commands, in tests, or when SCHEDULER_ENABLED is off.
+    """
+    listen_for_schedule_writes()
+    if should_start(app):
+        start(app)
