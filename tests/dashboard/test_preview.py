@@ -58,10 +58,10 @@ def test_preview_marks_a_run_shifted_by_spring_forward(ui):
     assert "does not exist on the day clocks go forward" in html
 
 
-def test_preview_marks_a_run_merged_by_fall_back(ui):
-    """01:30 happens twice in New York on 2 November 2025: it runs once, at the first, marked merged."""
+def test_preview_marks_the_first_of_a_repeated_hour(ui):
+    """01:30 happens twice in New York on 2 November 2025: it runs once, at the first, marked first."""
     html = preview(ui, cron_expression="30 1 * * *", timezone="America/New_York", start="2025-11-01T00:00")
-    assert '<tr class="dst dst-merged">' in html
+    assert '<tr class="dst dst-first">' in html
     assert "Sun 2 Nov 2025, 01:30 EDT" in html and "2025-11-02 05:30:00 UTC" in html
     assert "Sun 2 Nov 2025, 01:30 EST" not in html
 

@@ -22,7 +22,10 @@ PREVIEW_COUNT = 8
 NOTES = {
     "shifted": "Shifted: this wall time does not exist on the day clocks go forward; it runs once, "
     "at the end of the gap.",
-    "merged": "Merged: this wall time happens twice on the day clocks go back; it runs once, at the first.",
+    "skipped": "Skipped: this wall time does not exist on the day clocks go forward, and the schedule's "
+    "dst_gap is SKIP: it does not run that day.",
+    "first": "First: this wall time happens twice on the day clocks go back; this is the first of the two.",
+    "second": "Second: this wall time happens twice on the day clocks go back; this is the second of the two.",
 }
 
 

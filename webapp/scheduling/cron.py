@@ -1,9 +1,11 @@
 """Cron expressions evaluated in IANA time zones, with explicit daylight-saving rules.
 
 Fixed-time schedules (neither the minute nor the hour field starts with ``*``) follow the
-calendar: a wall time skipped by a spring-forward gap fires once, at the end of the gap, and a
-wall time repeated by a fall-back fires once, at its first occurrence. Every other schedule
-follows elapsed time: an instant fires when its local wall-clock reading matches the fields.
+calendar, under a daylight-saving policy: a wall time skipped by a spring-forward gap fires at
+the end of the gap (``dst_gap`` SHIFT, the default) or not that day (SKIP); a wall time repeated
+by a fall-back fires at its first reading (``dst_repeat`` FIRST, the default), its second
+(SECOND) or both (BOTH). Every other schedule follows elapsed time: an instant fires when its
+local wall-clock reading matches the fields, and refuses a non-default policy.
 
 Naive datetimes given as ``after``/``until`` are read as UTC, which is what SQLite returns.
 """
@@ -17,6 +19,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from itertools import islice, takewhile
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -65,6 +68,30 @@ class CronError(ValueError):
         self.field = field
 
 
+class DstGap(StrEnum):
+    """What a fixed wall time does on the day a spring-forward gap swallows it."""
+
+    SHIFT = "SHIFT"  # fire once, at the end of the gap
+    SKIP = "SKIP"  # do not fire that day
+
+
+class DstRepeat(StrEnum):
+    """What a fixed wall time does on the day a fall-back repeats it."""
+
+    FIRST = "FIRST"
+    SECOND = "SECOND"
+    BOTH = "BOTH"
+
+
+class Note(StrEnum):
+    """How daylight saving affected an occurrence of a fixed-time schedule."""
+
+    SHIFTED = "shifted"  # its wall time did not exist; it fires at the end of the gap
+    SKIPPED = "skipped"  # its wall time did not exist; it does not fire (listed only when asked)
+    FIRST = "first"  # the first reading of a repeated wall time
+    SECOND = "second"  # the second reading of a repeated wall time
+
+
 @dataclass(frozen=True)
 class Occurrence:
     """One firing: the UTC instant, its local reading and how DST affected it."""
@@ -72,6 +99,11 @@ class Occurrence:
     at: datetime
     local: datetime
     note: str | None
+
+    @property
+    def fires(self) -> bool:
+        """Tell whether this occurrence fires (one skipped by a DST gap does not)."""
+        return self.note != Note.SKIPPED
 
 
 @dataclass(frozen=True, eq=False)  # identity hash: specs are cached, and hashing 1440 times is slow
@@ -172,6 +204,25 @@ def is_fixed_time(expression: str) -> bool:
     return _spec(expression).fixed
 
 
+def check_dst_policy(expression: str | None, gap: str = DstGap.SHIFT, repeat: str = DstRepeat.FIRST) -> None:
+    """Refuse an unknown policy, or a non-default one on a schedule that is not fixed-time."""
+    for value, kind, field in ((gap, DstGap, "dst_gap"), (repeat, DstRepeat, "dst_repeat")):
+        if value not in kind.__members__:
+            raise CronError(f"{field} must be one of {', '.join(kind)}", field)
+    field = "dst_gap" if gap != DstGap.SHIFT else "dst_repeat" if repeat != DstRepeat.FIRST else None
+    if field is None:
+        return
+    if expression is None:
+        raise CronError(f"{field} applies to cron schedules; a run_at is one instant already", field)
+    if not _spec(expression).fixed:
+        raise CronError(
+            f"{field} applies to fixed-time schedules only (minute and hour both fixed, e.g. 30 2 * * *); "
+            f"{_spec(expression).text!r} follows real elapsed time, so a daylight-saving change neither skips "
+            "nor repeats it",
+            field,
+        )
+
+
 @functools.lru_cache(maxsize=8192)
 def _month_days(spec: _Spec, year: int, month: int) -> tuple[int, ...]:
     """Return the days of a month that the day fields select."""
@@ -251,31 +302,67 @@ def _next_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime | No
     return None
 
 
-def _resolve(wall: datetime, zone: ZoneInfo) -> tuple[datetime, str | None]:
-    """Map a naive wall time to one UTC instant: gap -> end of gap, repeated -> first."""
+def _gap_end(wall: datetime, zone: ZoneInfo, before: timedelta, after: timedelta) -> datetime:
+    """Return the first instant after the spring-forward gap that swallows `wall`."""
+    # The transition lies between the readings at the old and new offsets.
+    low = calendar.timegm((wall - after).timetuple())
+    high = calendar.timegm((wall - before).timetuple()) + 1
+    return datetime.fromtimestamp(_change_between(zone, low, high), UTC)
+
+
+def _place(wall: datetime, zone: ZoneInfo, gap: str, repeat: str) -> list[tuple[datetime, str | None]]:
+    """Map a naive wall time to its (instant, note) pairs under a DST policy."""
     local = wall.replace(tzinfo=zone)
     before, after = local.utcoffset(), local.replace(fold=1).utcoffset()
     assert before is not None and after is not None
     if before == after:
-        return (wall - before).replace(tzinfo=UTC), None
+        return [((wall - before).replace(tzinfo=UTC), None)]
     if before > after:  # fall-back: fold=0 is the earlier of the two readings
-        return (wall - before).replace(tzinfo=UTC), "merged"
-    # Spring-forward: the transition lies between the readings at the old and new offsets.
-    low = calendar.timegm((wall - after).timetuple())
-    high = calendar.timegm((wall - before).timetuple()) + 1
-    return datetime.fromtimestamp(_change_between(zone, low, high), UTC), "shifted"
+        first, second = (wall - before).replace(tzinfo=UTC), (wall - after).replace(tzinfo=UTC)
+        if repeat == DstRepeat.FIRST:
+            return [(first, Note.FIRST)]
+        if repeat == DstRepeat.SECOND:
+            return [(second, Note.SECOND)]
+        return [(first, Note.FIRST), (second, Note.SECOND)]
+    return [(_gap_end(wall, zone, before, after), Note.SHIFTED if gap == DstGap.SHIFT else Note.SKIPPED)]
 
 
-def _calendar_times(spec: _Spec, zone: ZoneInfo, after: datetime, stop: date) -> Iterator[tuple[datetime, str | None]]:
-    """Yield fixed-time firings after `after`, walking local calendar dates."""
-    last = after
+def _day_times(spec: _Spec, zone: ZoneInfo, day: date, gap: str, repeat: str) -> list[tuple[datetime, str | None]]:
+    """Return the (instant, note) pairs of one local date, in time order."""
+    found = []
+    for hour, minute in spec.times:
+        found += _place(datetime(day.year, day.month, day.day, hour, minute), zone, gap, repeat)
+    # BOTH interleaves: 01:00 and 01:30 first, then 01:00 and 01:30 second. The sort is stable, so
+    # of several times that land on one instant (a gap's), the earliest wall time keeps its note.
+    found.sort(key=lambda pair: pair[0])
+    return found
+
+
+def _calendar_times(
+    spec: _Spec, zone: ZoneInfo, after: datetime, stop: date, gap: str, repeat: str, skipped: bool
+) -> Iterator[tuple[datetime, str | None]]:
+    """Yield fixed-time occurrences after `after`, walking local calendar dates.
+
+    Times that land on one instant fire once. A time skipped by the gap policy is yielded only
+    when `skipped` is set, and not at all when a firing shares its instant (that one stands).
+    """
+    last, held = after, None
     # Start a day early: a gap crossing midnight can shift yesterday's time into today.
     for day in _days(spec, after.astimezone(zone).date() - _DAY, stop):
-        for hour, minute in spec.times:
-            at, note = _resolve(datetime(day.year, day.month, day.day, hour, minute), zone)
-            if at > last:  # equal instants are times merged by a gap; they fire once
-                last = at
+        for at, note in _day_times(spec, zone, day, gap, repeat):
+            if note == Note.SKIPPED:
+                if skipped and at > last and (held is None or at > held[0]):
+                    if held is not None:
+                        yield held
+                    held = (at, note)  # held until the next firing shows it has no twin
+                continue
+            if at > last:
+                if held is not None and held[0] < at:
+                    yield held
+                held, last = None, at
                 yield at, note
+    if held is not None:
+        yield held
 
 
 def _elapsed_times(spec: _Spec, zone: ZoneInfo, after: datetime, stop: date) -> Iterator[datetime]:
@@ -309,35 +396,73 @@ def _as_utc(value: datetime, name: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _firings(expression: str, tz: str, after: datetime, stop: date) -> Iterator[Occurrence]:
+def _firings(
+    expression: str,
+    tz: str,
+    after: datetime,
+    stop: date,
+    gap: str = DstGap.SHIFT,
+    repeat: str = DstRepeat.FIRST,
+    skipped: bool = False,
+) -> Iterator[Occurrence]:
     """Validate, then stream the occurrences strictly after `after`, before the local date `stop`."""
     spec, zone = _spec(expression), get_zone(tz)
+    check_dst_policy(expression, gap, repeat)
     if spec.fixed:
-        return (Occurrence(at, at.astimezone(zone), note) for at, note in _calendar_times(spec, zone, after, stop))
+        times = _calendar_times(spec, zone, after, stop, gap, repeat, skipped)
+        return (Occurrence(at, at.astimezone(zone), note) for at, note in times)
     return (Occurrence(at, at.astimezone(zone), None) for at in _elapsed_times(spec, zone, after, stop))
 
 
-def next_after(expression: str, tz: str, after: datetime) -> datetime:
+def next_after(
+    expression: str, tz: str, after: datetime, gap: str = DstGap.SHIFT, repeat: str = DstRepeat.FIRST
+) -> datetime:
     """Return the first occurrence strictly after `after`, in UTC."""
     after = _as_utc(after, "after")
     stop = min(_LAST_DAY, after.date() + timedelta(days=366 * _HORIZON_YEARS))
-    found = next(_firings(expression, tz, after, stop), None)
+    found = next(_firings(expression, tz, after, stop, gap, repeat), None)
     if found is None:
         raise CronError(f"Cron expression {expression!r} does not fire within {_HORIZON_YEARS} years")
     return found.at
 
 
-def occurrences(expression: str, tz: str, after: datetime, count: int) -> list[Occurrence]:
-    """Return the next `count` occurrences strictly after `after` (fewer near year 9990)."""
+def occurrences(
+    expression: str,
+    tz: str,
+    after: datetime,
+    count: int,
+    gap: str = DstGap.SHIFT,
+    repeat: str = DstRepeat.FIRST,
+    skipped: bool = False,
+) -> list[Occurrence]:
+    """Return the next `count` occurrences strictly after `after` (fewer near year 9990).
+
+    With `skipped`, times that a dst_gap of SKIP keeps from firing are listed too (note "skipped").
+    """
     after = _as_utc(after, "after")
-    return list(islice(_firings(expression, tz, after, _LAST_DAY), max(count, 0)))
+    return list(islice(_firings(expression, tz, after, _LAST_DAY, gap, repeat, skipped), max(count, 0)))
 
 
-def iter_between(expression: str, tz: str, after: datetime, until: datetime) -> Iterator[datetime]:
+def iter_occurrences(
+    expression: str, tz: str, after: datetime, gap: str = DstGap.SHIFT, repeat: str = DstRepeat.FIRST
+) -> Iterator[Occurrence]:
+    """Return a lazy ascending iterator of the firing occurrences strictly after `after`, with notes."""
+    return _firings(expression, tz, _as_utc(after, "after"), _LAST_DAY, gap, repeat)
+
+
+def iter_between(
+    expression: str,
+    tz: str,
+    after: datetime,
+    until: datetime,
+    gap: str = DstGap.SHIFT,
+    repeat: str = DstRepeat.FIRST,
+) -> Iterator[datetime]:
     """Return a lazy ascending iterator of the UTC occurrences in (after, until]."""
     after, until = _as_utc(after, "after"), _as_utc(until, "until")
     stop = min(_LAST_DAY, until.date() + 3 * _DAY)  # local dates run up to a day ahead of UTC
-    return (o.at for o in takewhile(lambda o: o.at <= until, _firings(expression, tz, after, stop)))
+    firings = _firings(expression, tz, after, stop, gap, repeat)
+    return (o.at for o in takewhile(lambda o: o.at <= until, firings))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -362,7 +487,7 @@ def parse_instant(value: str, tz: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
         if parsed.tzinfo is None:
-            return _resolve(parsed, zone)[0]
+            return _place(parsed, zone, DstGap.SHIFT, DstRepeat.FIRST)[0][0]
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise CronError(f"Invalid date-time {value!r}; use ISO 8601 such as 2025-11-29T14:00:00Z", "run_at") from None
