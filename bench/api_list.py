@@ -111,7 +111,7 @@ def run(size: int, tmp: Path) -> dict:
             .offset(size // 2 - 1)
             .limit(1)
         )
-        cursor = schedules.encode_cursor(middle)
+        cursor = schedules.encode_cursor(middle.created_at, middle.schedule_id)
     results = {
         "noop route": measure(client, "/noop", {}),
         "list first page": measure(client, "/aitp/tasks/schedule?limit=20", headers),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from webapp import auth
 from webapp.extensions import db
-from webapp.models import ScheduledTask
+from webapp.models import ScheduledTask, ScheduleExecution, new_id
 from webapp.scheduling import schedules
 
 PASSWORD = "correct horse battery"
@@ -91,3 +91,23 @@ class Dashboard:
 def aware(*args: int) -> datetime:
     """Return an aware UTC datetime."""
     return datetime(*args, tzinfo=UTC)
+
+
+def store_executions(app: Flask, schedule_id: str, statuses: list[str], step: timedelta = timedelta(hours=1)) -> None:
+    """Store executions `step` apart from 2025-01-01, oldest first, without tasks (as skipped ones are)."""
+    start = aware(2025, 1, 1, 0, 0)
+    with app.app_context():
+        for i, status in enumerate(statuses):
+            at = start + step * i
+            db.session.add(
+                ScheduleExecution(
+                    execution_id=new_id("exec"),
+                    schedule_id=schedule_id,
+                    scheduled_for=at,
+                    executed_at=at,
+                    status=status,
+                    error_message="boom" if status == "FAILED" else None,
+                    result_data={"rows": i} if status == "COMPLETED" else None,
+                )
+            )
+        db.session.commit()

@@ -13,6 +13,7 @@ from .api import openapi
 from .api import schedules as api
 from .api import tasks as api_tasks
 from .cli import commands as cli
+from .cli import database as cli_database
 from .cli import worker
 from .dashboard import views as dashboard
 from .extensions import configure_engine, csrf, db, login_manager, migrate
@@ -43,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             configure_engine(engine)
     errors.init_app(app)
     cli.init_app(app)
+    cli_database.init_app(app)  # after migrate.init_app: it replaces the db group's upgrade
     worker.init_app(app)
     for blueprint in (api.bp, api_tasks.bp):
         app.register_blueprint(blueprint)
@@ -68,6 +70,7 @@ def upgrade_database(app: Flask) -> None:
         # Several gunicorn workers start at once; the lock lets one migrate while the rest wait.
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            app.extensions[cli_database.REVISION_AT_START] = cli_database.current_revision()
             upgrade()
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import g, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .api.schemas import check_query
 from .errors import ServiceError, invalid
 from .extensions import db, write_transaction
 from .models import Agent, Operator
@@ -102,7 +103,12 @@ def current_caller() -> Caller:
 
 
 def require_agent(view):
-    """Refuse a /aitp call without a valid bearer key (401); set g.caller otherwise."""
+    """Refuse a /aitp call without a valid bearer key (401); set g.caller otherwise.
+
+    Then refuse a query parameter the view does not declare with api.schemas.takes_query (400),
+    so no endpoint silently ignores one.
+    """
+    allowed = getattr(view, "query_parameters", ())
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -117,6 +123,7 @@ def require_agent(view):
         g.agent_capabilities = list(agent.capabilities or [])
         # End the read transaction so that a writer can start with BEGIN IMMEDIATE.
         db.session.rollback()
+        check_query(request.args, allowed)
         return view(*args, **kwargs)
 
     return wrapper

@@ -32,14 +32,22 @@ class InsecureSettings(RuntimeError):
     """The app refuses to start in production with settings that are only safe for development."""
 
 
+def secret_key_refusal(key: str | None, reason: str | None) -> str | None:
+    """Say, in one line, why this SECRET_KEY may not start a production process; None when it may."""
+    key = str(key or "")
+    if reason is None or (key != DEV_SECRET_KEY and len(key) >= MIN_SECRET_LENGTH):
+        return None
+    problem = "is the development default" if key == DEV_SECRET_KEY else "is missing or too short"
+    return f"Refusing to start: SECRET_KEY {problem}, and {reason}. {SECRET_HELP}"
+
+
 def check_secret_key(app: Flask, reason: str | None) -> None:
     """Refuse to start in production with the development SECRET_KEY, or a short one."""
-    if reason is None or app.config.get("TESTING"):
+    if app.config.get("TESTING"):
         return
-    key = app.config.get("SECRET_KEY") or ""
-    if key == DEV_SECRET_KEY or len(str(key)) < MIN_SECRET_LENGTH:
-        problem = "is the development default" if key == DEV_SECRET_KEY else "is missing or too short"
-        raise InsecureSettings(f"Refusing to start: SECRET_KEY {problem}, and {reason}. {SECRET_HELP}")
+    refusal = secret_key_refusal(app.config.get("SECRET_KEY"), reason)
+    if refusal:
+        raise InsecureSettings(refusal)
 
 
 def _has_nul() -> bool:

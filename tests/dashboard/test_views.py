@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
-from tests.dashboard_helpers import Dashboard, aware
+from tests.dashboard_helpers import Dashboard, store_executions
 from webapp.clock import utcnow
 from webapp.extensions import db
-from webapp.models import ScheduledTask, ScheduleExecution, new_id
+from webapp.models import ScheduledTask, ScheduleExecution
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -25,22 +24,7 @@ def ui(app, client) -> Dashboard:
 
 def add_executions(ui: Dashboard, schedule_id: str, statuses: list[str]) -> None:
     """Store executions an hour apart, oldest first, without tasks (as skipped ones are)."""
-    start = aware(2025, 1, 1, 0, 0)
-    with ui.app.app_context():
-        for i, status in enumerate(statuses):
-            at = start + timedelta(hours=i)
-            db.session.add(
-                ScheduleExecution(
-                    execution_id=new_id("exec"),
-                    schedule_id=schedule_id,
-                    scheduled_for=at,
-                    executed_at=at,
-                    status=status,
-                    error_message="boom" if status == "FAILED" else None,
-                    result_data={"rows": i} if status == "COMPLETED" else None,
-                )
-            )
-        db.session.commit()
+    store_executions(ui.app, schedule_id, statuses)
 
 
 def test_empty_list_tells_a_new_operator_what_to_do(app, client):

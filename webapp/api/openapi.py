@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify
 
-from ..models import SCHEDULE_STATUSES
+from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES
 from . import schemas
 
 bp = Blueprint("openapi", __name__, url_prefix="/aitp")
@@ -24,7 +24,10 @@ JSON = "application/json"
 
 # Each error status, the codes it carries and what it means.
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "Malformed JSON (bad_json) or a refused field (validation_error); `field` names it."),
+    400: (
+        "BadRequest",
+        "Malformed JSON (bad_json), or a refused field or query parameter (validation_error); `field` names it.",
+    ),
     401: ("Unauthorized", "No API key, or a key that is unknown or revoked (unauthorized)."),
     404: ("NotFound", "Absent, or owned by another client (not_found): the two are not told apart."),
     409: ("Conflict", "The current state forbids the change (conflict), e.g. editing a DELETED schedule."),
@@ -39,6 +42,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "ScheduleUpdate": schemas.SCHEDULE_UPDATE,
     "PreviewRequest": schemas.PREVIEW,
     "ClaimRequest": schemas.CLAIM,
+    "RunRequest": schemas.RUN,
     "CompleteRequest": schemas.COMPLETE,
     "FailRequest": schemas.FAIL,
     "Schedule": schemas.SCHEDULE_OUT,
@@ -65,11 +69,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "ScheduleUpdate": {"status": "PAUSED"},
     "PreviewRequest": {"cron_expression": "30 9 * * MON-FRI", "timezone": "Europe/Paris", "count": 3},
     "ClaimRequest": {"capabilities": ["report-v1"], "limit": 1},
+    "RunRequest": {},
     "CompleteRequest": {"result_data": {"rows": 42}},
     "FailRequest": {"error_message": "upstream timed out"},
 }
 
-_LIMIT = {"type": "integer", "minimum": 1}
 _OFFSET = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}
 
 
@@ -86,18 +90,26 @@ def _path(name: str, pattern: str, description: str) -> dict:
 
 SCHEDULE_ID = _path("schedule_id", "^sched-", "A schedule id, e.g. sched-9f86d081884c7d659a2feaa0c55ad015.")
 TASK_ID = _path("task_id", "^task-", "A task id, e.g. task-2c26b46b68ffc68ff99b453c1d304134.")
-PAGING = [
-    _query("limit", {**_LIMIT, "maximum": 100, "default": 20}, "Page size, 1..100."),
-    _query("offset", _OFFSET, "Rows to skip."),
-]
-HISTORY_PAGING = [
-    _query("limit", {**_LIMIT, "maximum": 500, "default": 50}, "Page size, 1..500."),
-    _query("offset", _OFFSET, "Rows to skip."),
-]
+_PAGE_SIZE = f"Page size, {schemas.PAGE_LIMIT_MIN}..{schemas.PAGE_LIMIT_MAX}."
+_CURSOR = _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page.")
+
+
+def _paging(default_limit: int) -> list[dict]:
+    """Return the paging parameters every list takes: limit (with this default), offset and cursor."""
+    limit = {"type": "integer", "minimum": schemas.PAGE_LIMIT_MIN, "maximum": schemas.PAGE_LIMIT_MAX}
+    return [
+        _query("limit", {**limit, "default": default_limit}, _PAGE_SIZE),
+        _query("offset", _OFFSET, "Rows to skip."),
+        _CURSOR,
+    ]
+
+
 LIST_FILTERS = [
     _query("client_id", {"type": "string"}, "Only this client's schedules (admins)."),
     _query("status", {"type": "string", "enum": list(SCHEDULE_STATUSES)}, "Only this status; DELETED only so."),
-    _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page."),
+]
+EXECUTION_FILTERS = [
+    _query("status", {"type": "string", "enum": list(EXECUTION_STATUSES)}, "Only executions with this status."),
 ]
 
 
@@ -150,7 +162,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "List schedules, newest first; a non-admin agent sees only its own.",
                 (200, "ScheduleList", "One page of schedules and the total that match."),
                 (400, 401),
-                params=LIST_FILTERS + PAGING,
+                params=LIST_FILTERS + _paging(20),
             ),
         },
         "/aitp/tasks/schedule/preview": {
@@ -164,7 +176,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         "/aitp/tasks/schedule/{schedule_id}": {
             "parameters": [SCHEDULE_ID],
-            "get": _op("getSchedule", "Read a schedule.", schedule, (401, 404)),
+            "get": _op("getSchedule", "Read a schedule.", schedule, (400, 401, 404)),
             "put": _op(
                 "updateSchedule",
                 "Change editable fields; timing changes recompute next_run_at.",
@@ -176,7 +188,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "deleteSchedule",
                 "Cancel a schedule (soft delete: its history is kept).",
                 (200, "ScheduleDeleted", "The schedule is DELETED."),
-                (401, 404, 409),
+                (400, 401, 404, 409),
             ),
         },
         "/aitp/tasks/schedule/{schedule_id}/executions": {
@@ -186,16 +198,18 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "A schedule's execution history, newest first.",
                 (200, "ExecutionList", "One page of executions and their total."),
                 (400, 401, 404),
-                params=HISTORY_PAGING,
+                params=EXECUTION_FILTERS + _paging(50),
             ),
         },
         "/aitp/tasks/schedule/{schedule_id}/run": {
             "parameters": [SCHEDULE_ID],
             "post": _op(
                 "runSchedule",
-                "Fire the schedule once, now, outside its rhythm.",
+                "Fire the schedule once, now, outside its rhythm (no body, or an empty object).",
                 (201, "Execution", "The execution of this firing, with its task."),
-                (401, 404, 409),
+                (*BODY_ERRORS, 404, 409),
+                body="RunRequest",
+                body_required=False,
             ),
         },
         "/aitp/tasks/claim": {
@@ -209,7 +223,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         "/aitp/tasks/{task_id}": {
             "parameters": [TASK_ID],
-            "get": _op("getTask", "Read a task (its client, its claiming agent or an admin).", task, (401, 404)),
+            "get": _op("getTask", "Read a task (its client, its claiming agent or an admin).", task, (400, 401, 404)),
         },
         "/aitp/tasks/{task_id}/complete": {
             "parameters": [TASK_ID],

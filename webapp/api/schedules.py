@@ -8,6 +8,7 @@ from werkzeug.routing import BaseConverter
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import schedules
+from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, takes_query
 
 bp = Blueprint("api", __name__, url_prefix="/aitp")
 
@@ -60,6 +61,7 @@ def create_schedule():
 
 @bp.get("/tasks/schedule")
 @require_agent
+@takes_query(*SCHEDULE_LIST_QUERY)
 def list_schedules():
     """List schedules, newest first."""
     limit, offset = schedules.parse_paging(request.args, 20)
@@ -72,14 +74,13 @@ def list_schedules():
         offset,
         cursor,
     )
-    next_cursor = schedules.encode_cursor(rows[-1]) if len(rows) == limit else None
     return jsonify(
         {
             "schedules": [schedules.schedule_dict(s) for s in rows],
             "total": total,
             "limit": limit,
             "offset": offset,
-            "next_cursor": next_cursor,
+            "next_cursor": schedules.page_cursor(rows, limit, "created_at", "schedule_id"),
         }
     )
 
@@ -111,12 +112,26 @@ def delete_schedule(schedule_id: str):
 
 @bp.get("/tasks/schedule/<schedule_id:schedule_id>/executions")
 @require_agent
+@takes_query(*EXECUTION_LIST_QUERY)
 def list_executions(schedule_id: str):
     """Return a schedule's execution history, newest first."""
-    limit, offset = schedules.parse_paging(request.args, 50, max_limit=500)
-    rows, total = schedules.list_executions(current_caller(), schedule_id, limit, offset)
+    limit, offset = schedules.parse_paging(request.args, 50)
+    rows, total = schedules.list_executions(
+        current_caller(),
+        schedule_id,
+        limit,
+        offset,
+        request.args.get("status") or None,
+        request.args.get("cursor") or None,
+    )
     return jsonify(
-        {"executions": [schedules.execution_dict(e) for e in rows], "total": total, "limit": limit, "offset": offset}
+        {
+            "executions": [schedules.execution_dict(e) for e in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_cursor": schedules.page_cursor(rows, limit, "scheduled_for", "execution_id"),
+        }
     )
 
 

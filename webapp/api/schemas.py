@@ -65,6 +65,9 @@ CLAIM = {
     "additionalProperties": False,
 }
 
+# A run-now is an explicit act with nothing to say yet: an empty body or {}; any field is refused, not ignored.
+RUN = {"type": "object", "properties": {}, "additionalProperties": False}
+
 COMPLETE = {
     "type": "object",
     "properties": {"result_data": {}},
@@ -78,16 +81,47 @@ FAIL = {
     "additionalProperties": False,
 }
 
+# Every paged list takes limit in 1..100 (each has its own default) and offset or cursor.
+PAGE_LIMIT_MIN, PAGE_LIMIT_MAX = 1, 100
+PAGING_QUERY = ("limit", "offset", "cursor")
+SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
+EXECUTION_LIST_QUERY = ("status", *PAGING_QUERY)
+
 _TYPE_NAMES = {"object": "an object", "integer": "an integer", "string": "a string", "array": "a list"}
+NAME_ECHO_LIMIT = 64  # an unknown field or parameter is named, cut to this length: a message never echoes a body
+
+
+def quoted_name(name: str) -> str:
+    """Return a name sent by the caller, cut short enough to quote in a message."""
+    return name if len(name) <= NAME_ECHO_LIMIT else name[: NAME_ECHO_LIMIT - 1] + "…"
+
+
+def range_message(label: str, low: float | None, high: float | None) -> str:
+    """Word a range error the one way every range error reads: "priority must be between 1 and 10"."""
+    if low is not None and high is not None:
+        return f"{label} must be between {low:,} and {high:,}"
+    if low is not None:
+        return f"{label} must be at least {low:,}"
+    return f"{label} must be at most {high:,}"
+
+
+def _label(error) -> str:
+    """Name the value an error is about: a field, an item of one ("capabilities[0]"), or the body."""
+    if not error.path:
+        return "body"
+    head, *rest = error.path
+    return str(head) + "".join(f"[{p}]" for p in rest)
 
 
 def _message(error) -> tuple[str, str | None]:
-    """Turn a jsonschema error into a message and the field it is about."""
+    """Turn a jsonschema error into a message that names the limit and never echoes the value."""
     field = str(error.path[0]) if error.path else None
+    label = _label(error)
     v = error.validator
+    schema = error.schema
     if v == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        name = extra[0] if extra else None
+        extra = sorted(set(error.instance) - set(schema.get("properties", {})))
+        name = quoted_name(extra[0]) if extra else None
         return f"Unknown field: {name}", name
     if v == "required":
         name = error.message.split("'")[1] if "'" in error.message else None
@@ -95,17 +129,25 @@ def _message(error) -> tuple[str, str | None]:
     if v == "type":
         want = error.validator_value
         want = want if isinstance(want, str) else next(t for t in want if t != "null")
-        label = field or "body"
         return f"{label} must be {_TYPE_NAMES.get(want, want)}", field
-    if v in ("minimum", "maximum") and field == "priority":
-        return "priority must be between 1 and 10", field
+    if v in ("minimum", "maximum"):
+        return range_message(label, schema.get("minimum"), schema.get("maximum")), field
     if v == "enum":
-        return f"{field} must be one of {', '.join(error.validator_value)}", field
+        return f"{label} must be one of {', '.join(error.validator_value)}", field
     if v == "minProperties":
         return "Nothing to change: the body names no field", None
-    if v in ("minLength", "maxLength"):
-        return f"{field} has the wrong length ({error.message})", field
-    return f"{field or 'body'}: {error.message}", field
+    if v == "maxLength":
+        return f"{label} is longer than {schema['maxLength']:,} characters", field
+    if v == "minLength":
+        if schema["minLength"] == 1:
+            return f"{label} must not be empty", field
+        return f"{label} is shorter than {schema['minLength']:,} characters", field
+    if v in ("minItems", "maxItems"):
+        low, high = schema.get("minItems"), schema.get("maxItems")
+        if low == 1 and v == "minItems":
+            return f"{label} must list at least one item", field
+        return range_message(f"the number of items in {label}", low, high), field
+    return f"{label} is not valid", field
 
 
 def _strict_integer(_checker, instance: Any) -> bool:
@@ -130,6 +172,26 @@ def _unstorable(value: Any) -> str | None:
         if reason:
             return reason
     return None
+
+
+def takes_query(*names: str):
+    """Declare the query parameters a view takes; auth.require_agent refuses any other (none by default)."""
+
+    def mark(view):
+        """Record the names on the view."""
+        view.query_parameters = names
+        return view
+
+    return mark
+
+
+def check_query(args, allowed: tuple[str, ...]) -> None:
+    """Refuse a query parameter the endpoint does not take, or one given twice, with a 400."""
+    for name in args:
+        if name not in allowed:
+            raise ServiceError("validation_error", f"Unknown query parameter: {quoted_name(name)}", quoted_name(name))
+        if len(args.getlist(name)) > 1:
+            raise ServiceError("validation_error", f"{name} is given more than once", name)
 
 
 def validate(schema: dict, body: Any) -> dict:
@@ -212,7 +274,9 @@ EXECUTION_OUT = _record(
 )
 
 EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
-EXECUTION_LIST_OUT["properties"].update(limit=_PAGE["limit"], offset=_PAGE["offset"])
+EXECUTION_LIST_OUT["properties"].update(
+    limit=_PAGE["limit"], offset=_PAGE["offset"], next_cursor=SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+)
 
 PREVIEW_OUT = _record(
     {

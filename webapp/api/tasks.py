@@ -8,6 +8,7 @@ from ..auth import current_caller, require_agent
 from ..scheduling import dispatcher, tasks
 from ..scheduling.schedules import execution_dict
 from .schedules import json_body, register_id_converters
+from .schemas import RUN, validate
 
 bp = Blueprint("api_tasks", __name__, url_prefix="/aitp")
 bp.record_once(register_id_converters)
@@ -24,6 +25,7 @@ def _optional_body() -> dict:
 @require_agent
 def run_schedule(schedule_id: str):
     """Fire a schedule once, now, outside its rhythm; 201 with the execution."""
+    validate(RUN, _optional_body())  # nothing to say yet: a field sent here is refused, never ignored
     execution = dispatcher.run_now(current_caller(), schedule_id)
     return jsonify(execution_dict(execution)), 201
 

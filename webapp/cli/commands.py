@@ -31,6 +31,11 @@ def create_agent(agent_id: str, name: str | None, capabilities: tuple[str, ...],
     try:
         key = auth.create_agent(agent_id, name, list(capabilities), admin)
     except ServiceError as err:
+        if err.code == "conflict":
+            # A script doing KEY=$(... | tail -n 1) must not carry on with a stale key: say how to get one.
+            raise click.ClickException(
+                f"{err.message}; its key is unchanged. For a new key run: flask --app wsgi agents rotate {agent_id}"
+            ) from None
         _fail(err)
     click.echo(f"Created agent {agent_id}{' (admin)' if admin else ''}. Its API key, shown only now:")
     click.echo(key)
@@ -61,11 +66,19 @@ def revoke_agent(agent_id: str) -> None:
 
 @agents_cli.command("list")
 def list_agents() -> None:
-    """List agents, their capabilities and whether their key is live."""
-    for agent in db.session.scalars(sa.select(Agent).order_by(Agent.agent_id)):
-        key = "key" if agent.api_key_hash else "revoked"
+    """List agents, their capabilities and whether their key is live, one per line under a header."""
+    agents = list(db.session.scalars(sa.select(Agent).order_by(Agent.agent_id)))
+    if not agents:
+        click.echo("No agents yet. Register one with: flask --app wsgi agents create AGENT_ID --capability C")
+        return
+    rows = [("AGENT_ID", "ROLE", "KEY", "CAPABILITIES")]
+    for agent in agents:
+        key = "active" if agent.api_key_hash else "revoked"
         role = "admin" if agent.is_admin else "agent"
-        click.echo(f"{agent.agent_id}\t{role}\t{key}\t{','.join(agent.capabilities or [])}")
+        rows.append((agent.agent_id, role, key, ",".join(agent.capabilities or []) or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3])
 
 
 @users_cli.command("create")

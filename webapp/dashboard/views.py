@@ -104,7 +104,7 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
 
 def _offset() -> int:
     """Read the history offset from the query string."""
-    return schedules.parse_paging(request.args, HISTORY_PAGE_SIZE, max_limit=500)[1]
+    return schedules.parse_paging(request.args, HISTORY_PAGE_SIZE)[1]
 
 
 @bp.get("/schedules/<schedule_id>")

@@ -9,12 +9,20 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from .. import clock
-from ..api.schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, validate
+from ..api.schemas import (
+    PAGE_LIMIT_MAX,
+    PAGE_LIMIT_MIN,
+    PREVIEW,
+    SCHEDULE_CREATE,
+    SCHEDULE_UPDATE,
+    range_message,
+    validate,
+)
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found
 from ..extensions import db, write_transaction
-from ..models import SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
+from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
 from . import counts, cron
 
 MAX_INPUT_BYTES = 64 * 1024
@@ -188,41 +196,53 @@ def get_schedule(caller: Caller, schedule_id: str) -> ScheduledTask:
     return _get(db.session, caller, schedule_id)
 
 
-def parse_paging(args, default_limit: int, max_limit: int = 100) -> tuple[int, int]:
-    """Read limit and offset from query arguments; refuse bad values with a 400."""
-    try:
-        limit = int(args.get("limit", default_limit))
-    except (TypeError, ValueError):
-        raise invalid("limit must be an integer", "limit") from None
-    try:
-        offset = int(args.get("offset", 0))
-    except (TypeError, ValueError):
-        raise invalid("offset must be an integer", "offset") from None
-    if not 1 <= limit <= max_limit:
-        raise invalid(f"limit must be between 1 and {max_limit}", "limit")
-    if offset < 0:
-        raise invalid("offset must be 0 or more", "offset")
-    if offset > MAX_OFFSET:
-        raise invalid(f"offset must be at most {MAX_OFFSET}", "offset")  # past it the databases overflow
-    return limit, offset
+def parse_paging(args, default_limit: int) -> tuple[int, int]:
+    """Read limit and offset from query arguments; refuse bad values with a 400 that names the range."""
+    values = {}
+    for name, default, low, high in (
+        ("limit", default_limit, PAGE_LIMIT_MIN, PAGE_LIMIT_MAX),
+        ("offset", 0, 0, MAX_OFFSET),  # past MAX_OFFSET the databases overflow
+    ):
+        raw = args.get(name, default)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise invalid(f"{name} must be an integer", name) from None
+        if not low <= value <= high:
+            raise invalid(range_message(name, low, high), name)
+        values[name] = value
+    return values["limit"], values["offset"]
 
 
-def encode_cursor(schedule: ScheduledTask) -> str:
-    """Return the keyset cursor that continues a listing after this schedule."""
-    raw = f"{iso_z(schedule.created_at)}|{schedule.schedule_id}"
+def encode_cursor(at: datetime, row_id: str) -> str:
+    """Return the keyset cursor that continues a listing after the row (at, row_id)."""
+    raw = f"{iso_z(at)}|{row_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def page_cursor(rows: list, limit: int, at: str, row_id: str) -> str | None:
+    """Return the cursor after a full page's last row (attributes `at` and `row_id`), or None on a short page."""
+    if len(rows) < limit or not rows:
+        return None
+    return encode_cursor(getattr(rows[-1], at), getattr(rows[-1], row_id))
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Read a keyset cursor back; refuse a malformed one with a 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, schedule_id = raw.split("|", 1)
-        if "\x00" in schedule_id:
+        created, row_id = raw.split("|", 1)
+        if "\x00" in row_id:
             raise ValueError("NUL in a cursor")  # PostgreSQL cannot compare text holding NUL
-        return datetime.fromisoformat(created.replace("Z", "+00:00")), schedule_id
+        return datetime.fromisoformat(created.replace("Z", "+00:00")), row_id
     except (ValueError, UnicodeDecodeError):
         raise invalid("cursor is not one this service issued", "cursor") from None
+
+
+def _after(cursor: str, at_column, id_column):
+    """Return the condition "comes after the cursor's row" in a newest-first (at, id) order."""
+    at, row_id = _decode_cursor(cursor)
+    return sa.tuple_(at_column, id_column) < sa.tuple_(sa.literal(at, at_column.type), sa.literal(row_id))
 
 
 def list_schedules(
@@ -254,11 +274,7 @@ def list_schedules(
     if pending > counts.FOLD_THRESHOLD:
         counts.fold(session)
     if cursor:
-        created, last_id = _decode_cursor(cursor)
-        after = sa.tuple_(ScheduledTask.created_at, ScheduledTask.schedule_id) < sa.tuple_(
-            sa.literal(created, ScheduledTask.created_at.type), sa.literal(last_id)
-        )
-        conditions.append(after)
+        conditions.append(_after(cursor, ScheduledTask.created_at, ScheduledTask.schedule_id))
     order = (ScheduledTask.created_at.desc(), ScheduledTask.schedule_id.desc())
     # Page over the index first, then fetch the 'limit' full rows: a deep offset stays cheap.
     page = (
@@ -270,14 +286,27 @@ def list_schedules(
     return list(rows), total
 
 
-def list_executions(caller: Caller, schedule_id: str, limit: int, offset: int) -> tuple[list[ScheduleExecution], int]:
-    """Return a page of a schedule's executions, newest first, and their total."""
+def list_executions(
+    caller: Caller,
+    schedule_id: str,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    cursor: str | None = None,
+) -> tuple[list[ScheduleExecution], int]:
+    """Return a page of a schedule's executions, newest first, and the total that match."""
     _get(db.session, caller, schedule_id)
-    where = ScheduleExecution.schedule_id == schedule_id
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(where))
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise invalid(f"status must be one of {', '.join(EXECUTION_STATUSES)}", "status")
+    where = [ScheduleExecution.schedule_id == schedule_id]
+    if status is not None:
+        where.append(ScheduleExecution.status == status)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(*where))
+    if cursor:
+        where.append(_after(cursor, ScheduleExecution.scheduled_for, ScheduleExecution.execution_id))
     rows = db.session.scalars(
         sa.select(ScheduleExecution)
-        .where(where)
+        .where(*where)
         .order_by(ScheduleExecution.scheduled_for.desc(), ScheduleExecution.execution_id.desc())
         .limit(limit)
         .offset(offset)
