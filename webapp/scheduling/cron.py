@@ -94,11 +94,21 @@ class Note(StrEnum):
 
 @dataclass(frozen=True)
 class Occurrence:
-    """One firing: the UTC instant, its local reading and how DST affected it."""
+    """One firing: the UTC instant, its local reading and how DST affected it.
+
+    `wall` is the naive local time the expression names: it differs from `local` when a gap
+    shifted or skipped it (02:30 that fired at 03:00), and holiday rules move that time.
+    """
 
     at: datetime
     local: datetime
     note: str | None
+    wall: datetime | None = None
+
+    @property
+    def wall_time(self) -> datetime:
+        """Return the naive local wall time this occurrence stands for."""
+        return self.wall if self.wall is not None else self.local.replace(tzinfo=None)
 
     @property
     def fires(self) -> bool:
@@ -327,11 +337,18 @@ def _place(wall: datetime, zone: ZoneInfo, gap: str, repeat: str) -> list[tuple[
     return [(_gap_end(wall, zone, before, after), Note.SHIFTED if gap == DstGap.SHIFT else Note.SKIPPED)]
 
 
-def _day_times(spec: _Spec, zone: ZoneInfo, day: date, gap: str, repeat: str) -> list[tuple[datetime, str | None]]:
-    """Return the (instant, note) pairs of one local date, in time order."""
+def place(wall: datetime, tz: str, gap: str = DstGap.SHIFT, repeat: str = DstRepeat.FIRST) -> list[Occurrence]:
+    """Return the occurrences a naive local wall time gives in a zone under a DST policy (none fire if skipped)."""
+    zone = get_zone(tz)
+    return [Occurrence(at, at.astimezone(zone), note, wall) for at, note in _place(wall, zone, gap, repeat)]
+
+
+def _day_times(spec: _Spec, zone: ZoneInfo, day: date, gap: str, repeat: str) -> list[tuple]:
+    """Return the (instant, note, wall) triples of one local date, in time order."""
     found = []
     for hour, minute in spec.times:
-        found += _place(datetime(day.year, day.month, day.day, hour, minute), zone, gap, repeat)
+        wall = datetime(day.year, day.month, day.day, hour, minute)
+        found += [(at, note, wall) for at, note in _place(wall, zone, gap, repeat)]
     # BOTH interleaves: 01:00 and 01:30 first, then 01:00 and 01:30 second. The sort is stable, so
     # of several times that land on one instant (a gap's), the earliest wall time keeps its note.
     found.sort(key=lambda pair: pair[0])
@@ -340,8 +357,8 @@ def _day_times(spec: _Spec, zone: ZoneInfo, day: date, gap: str, repeat: str) ->
 
 def _calendar_times(
     spec: _Spec, zone: ZoneInfo, after: datetime, stop: date, gap: str, repeat: str, skipped: bool
-) -> Iterator[tuple[datetime, str | None]]:
-    """Yield fixed-time occurrences after `after`, walking local calendar dates.
+) -> Iterator[tuple]:
+    """Yield fixed-time (instant, note, wall) triples after `after`, walking local calendar dates.
 
     Times that land on one instant fire once. A time skipped by the gap policy is yielded only
     when `skipped` is set, and not at all when a firing shares its instant (that one stands).
@@ -349,18 +366,18 @@ def _calendar_times(
     last, held = after, None
     # Start a day early: a gap crossing midnight can shift yesterday's time into today.
     for day in _days(spec, after.astimezone(zone).date() - _DAY, stop):
-        for at, note in _day_times(spec, zone, day, gap, repeat):
+        for at, note, wall in _day_times(spec, zone, day, gap, repeat):
             if note == Note.SKIPPED:
                 if skipped and at > last and (held is None or at > held[0]):
                     if held is not None:
                         yield held
-                    held = (at, note)  # held until the next firing shows it has no twin
+                    held = (at, note, wall)  # held until the next firing shows it has no twin
                 continue
             if at > last:
                 if held is not None and held[0] < at:
                     yield held
                 held, last = None, at
-                yield at, note
+                yield at, note, wall
     if held is not None:
         yield held
 
@@ -410,7 +427,7 @@ def _firings(
     check_dst_policy(expression, gap, repeat)
     if spec.fixed:
         times = _calendar_times(spec, zone, after, stop, gap, repeat, skipped)
-        return (Occurrence(at, at.astimezone(zone), note) for at, note in times)
+        return (Occurrence(at, at.astimezone(zone), note, wall) for at, note, wall in times)
     return (Occurrence(at, at.astimezone(zone), None) for at in _elapsed_times(spec, zone, after, stop))
 
 
@@ -444,10 +461,15 @@ def occurrences(
 
 
 def iter_occurrences(
-    expression: str, tz: str, after: datetime, gap: str = DstGap.SHIFT, repeat: str = DstRepeat.FIRST
+    expression: str,
+    tz: str,
+    after: datetime,
+    gap: str = DstGap.SHIFT,
+    repeat: str = DstRepeat.FIRST,
+    skipped: bool = False,
 ) -> Iterator[Occurrence]:
-    """Return a lazy ascending iterator of the firing occurrences strictly after `after`, with notes."""
-    return _firings(expression, tz, _as_utc(after, "after"), _LAST_DAY, gap, repeat)
+    """Return a lazy ascending iterator of the occurrences strictly after `after`, with notes."""
+    return _firings(expression, tz, _as_utc(after, "after"), _LAST_DAY, gap, repeat, skipped)
 
 
 def iter_between(
