@@ -3,6 +3,7 @@ import logging
 from flask import current_app
 
 from alembic import context
+from webapp.extensions import LOCK_WAIT
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -86,6 +87,15 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # A migration is an operator's act and may wait and run long: lift the bounds the
+        # service puts on its own sessions (webapp/config.py engine_options).
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(
+                "SET lock_timeout = 0; SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0"
+            )
+            connection.commit()
+        else:
+            connection.execution_options(**{LOCK_WAIT: 60000})
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

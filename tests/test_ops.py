@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from webapp import create_app
+import sqlalchemy as sa
+
+from webapp import create_app, faults, ops
 from webapp.auth import Caller
 from webapp.extensions import db
+from webapp.models import ScheduleExecution
 from webapp.scheduling import dispatcher, schedules
 
 
@@ -21,7 +24,35 @@ def metric(text: str, name: str, labels: str = "") -> float:
 
 def test_healthz_answers_ok_without_a_key(client):
     response = client.get("/healthz")
-    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+    assert (response.status_code, response.get_json()) == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "write": "ok"}},
+    )
+
+
+def test_the_write_probe_runs_at_most_once_per_interval(app, client, monkeypatch):
+    probes = []
+    monkeypatch.setattr(ops.WriteProbe, "_probe", staticmethod(lambda: probes.append(1)))
+    clock = [1000.0]
+    monkeypatch.setattr(ops.time, "monotonic", lambda: clock[0])
+    for _ in range(20):
+        assert client.get("/healthz").status_code == 200
+    assert len(probes) == 1
+    clock[0] += ops.PROBE_INTERVAL_OK
+    client.get("/healthz")
+    assert len(probes) == 2
+
+
+def test_a_failing_write_probe_is_retried_every_second_so_recovery_shows(app, client, monkeypatch):
+    outcome = [faults.FULL]
+    monkeypatch.setattr(ops.WriteProbe, "_probe", staticmethod(lambda: outcome[0]))
+    clock = [1000.0]
+    monkeypatch.setattr(ops.time, "monotonic", lambda: clock[0])
+    assert client.get("/healthz").status_code == 503
+    outcome[0] = None
+    assert client.get("/healthz").status_code == 503  # the failure is remembered for a moment
+    clock[0] += ops.PROBE_INTERVAL_FAILED
+    assert client.get("/healthz").status_code == 200
 
 
 def test_healthz_answers_503_when_the_database_does_not(tmp_path):
@@ -58,18 +89,38 @@ def test_metrics_count_firings_lateness_backlog_and_requests(app, client, auth):
     assert metric(text, "scheduler_api_requests_total", 'endpoint="api.list_schedules",method="GET",status="401"') == 1
 
 
-def test_metrics_count_skipped_occurrences_and_task_outcomes(app, client, make_agent):
+def every_minute(app, make_agent, start: datetime) -> str:
+    """Create an every-minute schedule of client-1 as of `start`; return its id."""
     make_agent("client-1")
-    caller = Caller("client-1", False)
-    start = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     body = {"task_type": "r", "capability_required": "report-v1", "cron_expression": "* * * * *"}
     with app.app_context():
-        sid = schedules.create_schedule(caller, body, now=start).schedule_id
+        return schedules.create_schedule(Caller("client-1", False), body, now=start).schedule_id
+
+
+def test_metrics_count_skipped_occurrences_and_task_outcomes(app, client, make_agent):
+    start = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    sid = every_minute(app, make_agent, start)
+    with app.app_context():
         dispatcher.fire_due(start + timedelta(minutes=5, seconds=1))  # 08:01-08:04 skipped, 08:05 fired
-        dispatcher.run_now(caller, sid, now=start)
+        dispatcher.run_now(Caller("client-1", False), sid, now=start)
     text = client.get("/metrics").get_data(as_text=True)
     assert metric(text, "scheduler_skipped_occurrences_total") == 4
     assert metric(text, "scheduler_firings_total") == 2
+
+
+def test_the_skipped_counter_counts_recorded_rows_not_the_estimate(app, client, make_agent):
+    start = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+    sid = every_minute(app, make_agent, start)
+    with app.app_context():
+        dispatcher.fire_due(start + timedelta(days=365, seconds=1))  # a year down: ~525,600 missed
+        skipped = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ScheduleExecution)
+            .where(ScheduleExecution.schedule_id == sid, ScheduleExecution.status == "SKIPPED")
+        )
+    text = client.get("/metrics").get_data(as_text=True)
+    assert skipped == 100
+    assert metric(text, "scheduler_skipped_occurrences_total") == skipped
 
 
 def test_each_app_has_its_own_registry(app, database_url):

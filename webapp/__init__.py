@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options(app.config)
     os.makedirs(app.instance_path, exist_ok=True)
 
     security.init_app(app)  # first: refuse insecure production settings before touching anything
@@ -41,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
-            configure_engine(engine)
+            configure_engine(engine, app.config["DATABASE_LOCK_TIMEOUT"])
     errors.init_app(app)
     cli.init_app(app)
     cli_database.init_app(app)  # after migrate.init_app: it replaces the db group's upgrade

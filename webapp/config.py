@@ -47,6 +47,10 @@ def from_environment(instance_path: str) -> dict:
         "DISPATCH_BATCH_SIZE": int(os.environ.get("SCHEDULER_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
         # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
         "DISPATCH_HOLD_SECONDS": float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0),
+        # Bounds on how long a stalled writer can hold everyone else up (seconds; see README, Faults).
+        "DATABASE_LOCK_TIMEOUT": float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 3),
+        "DATABASE_STATEMENT_TIMEOUT": float(os.environ.get("DATABASE_STATEMENT_TIMEOUT") or 30),
+        "DATABASE_IDLE_TRANSACTION_TIMEOUT": float(os.environ.get("DATABASE_IDLE_TRANSACTION_TIMEOUT") or 10),
     }
 
 
@@ -66,3 +70,31 @@ def production_reason(environ: dict | None = None, argv0: str | None = None) -> 
 def is_reloader_child() -> bool:
     """Tell whether this process is the serving child of `flask run`'s reloader (read at call time)."""
     return os.environ.get("WERKZEUG_RUN_MAIN") == "true"
+
+
+def engine_options(config: dict) -> dict:
+    """Return the engine options for the configured database, with its session time bounds.
+
+    On PostgreSQL every session of the service gets lock_timeout, statement_timeout and
+    idle_in_transaction_session_timeout at connect time (no extra round trip), and a connect
+    timeout, so neither a stalled holder of row locks nor an unreachable server hangs a request.
+    SQLite's busy timeout is set per connection by extensions.configure_engine.
+    """
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if not str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return options
+
+    def ms(name: str) -> int:
+        """Return a setting in whole milliseconds."""
+        return int(float(config[name]) * 1000)
+
+    bounds = (
+        f"-c lock_timeout={ms('DATABASE_LOCK_TIMEOUT')}"
+        f" -c statement_timeout={ms('DATABASE_STATEMENT_TIMEOUT')}"
+        f" -c idle_in_transaction_session_timeout={ms('DATABASE_IDLE_TRANSACTION_TIMEOUT')}"
+    )
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", 5)
+    connect_args["options"] = f"{connect_args.get('options', '')} {bounds}".strip()
+    options["connect_args"] = connect_args
+    return options

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import logging
+import time
+
+from flask import Flask, jsonify, make_response, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from . import faults
+from .extensions import discard_session
+
+log = logging.getLogger(__name__)
 
 # HTTP status of each error code.
 STATUS = {
@@ -18,17 +27,21 @@ STATUS = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    "unavailable": 503,
 }
+# Requests that meet a database fault log one line per fault kind per this many seconds.
+FAULT_LOG_INTERVAL = 60.0
 
 
 class ServiceError(Exception):
     """A refused request: a code, a message for people, and the field at fault."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after
 
     @property
     def status(self) -> int:
@@ -55,6 +68,11 @@ def conflict(message: str, field: str | None = None) -> ServiceError:
     return ServiceError("conflict", message, field)
 
 
+def unavailable(fault: faults.Fault) -> ServiceError:
+    """Return the 503 of a database fault, with the seconds after which to retry."""
+    return ServiceError("unavailable", fault.message, None, fault.retry_after)
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -72,14 +90,44 @@ def _wants_json() -> bool:
     return request.path.startswith("/aitp") or request.path in ("/healthz", "/metrics")
 
 
+def _render(err: ServiceError):
+    """Answer a ServiceError as JSON under the API, as a page elsewhere; 503s say when to retry."""
+    if _wants_json():
+        response = jsonify(err.to_dict())
+    else:
+        response = make_response(render_template("error.html", code=err.status, message=err.message))
+    response.status_code = err.status
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
+
+
+_last_logged: dict[str, float] = {}
+
+
+def _note_fault(fault: faults.Fault, err: Exception) -> None:
+    """Log a request's database fault, one line per kind per FAULT_LOG_INTERVAL, never a traceback."""
+    now = time.monotonic()
+    if now - _last_logged.get(fault.kind, -FAULT_LOG_INTERVAL) >= FAULT_LOG_INTERVAL:
+        _last_logged[fault.kind] = now
+        log.warning("%s %s answered 503 (%s): %s", request.method, request.path, fault.kind, str(err).splitlines()[0])
+
+
 def init_app(app: Flask) -> None:
     """Register the error handlers."""
 
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
-        if _wants_json():
-            return jsonify(err.to_dict()), err.status
-        return render_template("error.html", code=err.status, message=err.message), err.status
+        return _render(err)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(err: SQLAlchemyError):
+        fault = faults.classify(err)
+        if fault is None:
+            return _unexpected(err)
+        discard_session()
+        _note_fault(fault, err)
+        return _render(unavailable(fault))
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -8,18 +8,25 @@ the same whichever worker answers.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import clock
-from .extensions import db
+from . import clock, faults
+from .extensions import db, discard_session, write_transaction
 from .models import TASK_STATUSES, ScheduledTask, Task
 
 bp = Blueprint("ops", __name__)
 
+# The write probe runs at most once per this many seconds per process while it passes, and once
+# a second while it fails (so recovery shows at once), whatever the rate of health checks.
+PROBE_INTERVAL_OK = 5.0
+PROBE_INTERVAL_FAILED = 1.0
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 3600, float("inf"))
 
 
@@ -92,17 +99,71 @@ class Metrics:
         self.task_outcomes.labels(outcome=outcome).inc(count)
 
 
+class WriteProbe:
+    """A cheap write that commits, rate-limited: it finds a full disk, a read-only database or a held lock."""
+
+    def __init__(self) -> None:
+        """Start with no probe run yet."""
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._fault: faults.Fault | None = None
+
+    def check(self) -> faults.Fault | None:
+        """Return the fault of the latest probe, probing again when the last one is old enough."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                return self._fault
+            # Others use the previous answer while this one probes.
+            self._next = now + PROBE_INTERVAL_FAILED
+        fault = self._probe()
+        with self._lock:
+            self._fault = fault
+            self._next = time.monotonic() + (PROBE_INTERVAL_FAILED if fault else PROBE_INTERVAL_OK)
+        return fault
+
+    @staticmethod
+    def _probe() -> faults.Fault | None:
+        """Rewrite the one alembic_version row with itself and commit; return the fault, if any."""
+        try:
+            with write_transaction() as session:
+                session.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
+        except SQLAlchemyError as err:
+            return faults.classify(err) or faults.Fault("error", f"The write probe failed: {err.__class__.__name__}", 5)
+        return None
+
+
+def _unhealthy(failed: str, fault: faults.Fault, checks: dict):
+    """Answer 503 naming the failed check, its reason and when to retry."""
+    current_app.logger.warning("health check %s failed: %s", failed, fault.message)
+    body = {"status": "unavailable", "failed": failed, "reason": fault.kind, "error": fault.message, "checks": checks}
+    response = jsonify(body)
+    response.status_code = 503
+    response.headers["Retry-After"] = str(fault.retry_after)
+    return response
+
+
 @bp.get("/healthz")
 def healthz():
-    """Answer 200 when the database answers SELECT 1, 503 otherwise."""
+    """Answer 200 when the database answers a read and takes a write (probed at most every few seconds).
+
+    A 503 names the check that failed (`database`: no answer; `write`: the probe could not
+    commit, e.g. a full disk, a read-only database or a lock held too long) and why.
+    """
+    checks = {"database": "ok", "write": "not run"}
     try:
         db.session.execute(sa.text("SELECT 1"))
         db.session.rollback()
     except SQLAlchemyError as err:
-        db.session.rollback()
-        current_app.logger.warning("health check failed: %s", err)
-        return jsonify({"status": "unavailable", "error": "database unreachable"}), 503
-    return jsonify({"status": "ok"})
+        discard_session()
+        checks["database"] = "failed"
+        return _unhealthy("database", faults.classify(err) or faults.DOWN, checks)
+    fault = current_app.extensions["scheduler_write_probe"].check()
+    if fault is not None:
+        checks["write"] = "failed"
+        return _unhealthy("write", fault, checks)
+    checks["write"] = "ok"
+    return jsonify({"status": "ok", "checks": checks})
 
 
 @bp.get("/metrics")
@@ -124,5 +185,6 @@ def _count_request(response):
 def init_app(app: Flask) -> None:
     """Create the app's metrics, register the endpoints and the request counter."""
     app.extensions["scheduler_metrics"] = Metrics(app)
+    app.extensions["scheduler_write_probe"] = WriteProbe()
     app.register_blueprint(bp)
     app.after_request(_count_request)

@@ -220,3 +220,24 @@ def test_agents_work_registers_a_missing_agent_and_refuses_a_foreign_capability(
     assert result.exit_code == 0 and "Registered agent demo" in result.output
     refused = runner.invoke(args=["agents", "work", "--capability", "email-v1", "--once", "--agent-id", "demo"])
     assert refused.exit_code != 0 and "has not registered capability email-v1" in refused.output
+
+
+@pytest.mark.parametrize("finish", ["complete", "fail"])
+def test_an_expired_lease_ends_the_attempt_even_before_the_task_is_requeued(app, agents, finish):
+    [tid] = make_tasks(app, 1)
+    assert claim(app, lease_seconds=30) == [tid]
+    body = {"result_data": {"rows": 1}} if finish == "complete" else {"error_message": "late"}
+    with app.app_context(), pytest.raises(ServiceError) as err:  # no tick has requeued it yet
+        getattr(tasks, finish)(WORKER, tid, body, now=NOW + timedelta(seconds=30))
+    assert (err.value.status, err.value.field) == (409, "lease_expires_at")
+    assert "lease expired at 2025-03-01T08:00:30Z" in err.value.message
+    t = task(app, tid)
+    assert (t.status, t.agent_id, t.result_data, t.error_message) == ("RUNNING", "worker-1", None, None)
+    assert execution_of(app, tid).status == "PENDING"
+    with app.app_context():
+        assert tasks.expire_leases(NOW + timedelta(seconds=31)) == 1
+    assert (task(app, tid).status, task(app, tid).attempts) == ("PENDING", 1)
+    with app.app_context():  # just inside the lease, the holder may still finish
+        assert claim(app, now=NOW + timedelta(seconds=40), lease_seconds=30) == [tid]
+        getattr(tasks, finish)(WORKER, tid, body, now=NOW + timedelta(seconds=69))
+    assert task(app, tid).status == ("COMPLETED" if finish == "complete" else "FAILED")

@@ -33,7 +33,14 @@ ERRORS: dict[int, tuple[str, str]] = {
     409: ("Conflict", "The current state forbids the change (conflict), e.g. editing a DELETED schedule."),
     413: ("PayloadTooLarge", "The request body is over 1 MiB (payload_too_large)."),
     415: ("UnsupportedMediaType", "The body is not sent as application/json (unsupported_media_type)."),
+    503: (
+        "Unavailable",
+        "The database cannot serve right now (unavailable): unreachable, a lock or statement ran out of time, "
+        "a full disk or a read-only database. Nothing was changed; retry after `Retry-After` seconds.",
+    ),
 }
+# Any operation that touches the database may meet a fault it cannot help.
+ALWAYS = (503,)
 BODY_ERRORS = (400, 401, 413, 415)
 
 # Request bodies (validated by the code) and response bodies, published under components/schemas.
@@ -129,7 +136,7 @@ def _op(
         "summary": summary,
         "responses": {str(status): _json_response(description, component)},
     }
-    for code in errors:
+    for code in (*errors, *ALWAYS):
         operation["responses"][str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     if params:
         operation["parameters"] = params
@@ -271,6 +278,9 @@ def _document() -> dict[str, Any]:
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
         for name, description in ERRORS.values()
+    }
+    responses["Unavailable"]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer", "minimum": 1}}
     }
     return {
         "openapi": "3.1.0",

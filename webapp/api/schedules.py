@@ -8,7 +8,7 @@ from werkzeug.routing import BaseConverter
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import schedules
-from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, takes_query
+from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, loads, takes_query
 
 bp = Blueprint("api", __name__, url_prefix="/aitp")
 
@@ -38,9 +38,7 @@ def json_body() -> dict:
     """Return the request's JSON object; 415 when it is not JSON, 400 when it is malformed."""
     if not request.is_json:
         raise ServiceError("unsupported_media_type", "Send a JSON body with Content-Type: application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ServiceError("bad_json", "The request body is not valid JSON")
+    body = loads(request.get_data())
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
     return body

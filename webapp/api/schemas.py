@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -11,6 +12,9 @@ from ..errors import ServiceError, invalid
 from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES, TASK_STATUSES
 
 EDITABLE_STATUSES = ["ACTIVE", "PAUSED"]
+# Deeper JSON than this is refused: no real payload needs it, and deep nesting costs stack in every
+# walk over it (decoding, validation, storage).
+MAX_JSON_DEPTH = 64
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
 
 SCHEDULE_FIELDS: dict[str, Any] = {
@@ -160,10 +164,41 @@ _Validator = validators.extend(
 )
 
 
+def loads(text: str | bytes) -> Any:
+    """Decode JSON text from a client; malformed or absurdly deep JSON is a 400 bad_json."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ServiceError("bad_json", f"The JSON is nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8
+        raise ServiceError("bad_json", "The request body is not valid JSON") from None
+
+
+def _depth(value: Any) -> int:
+    """Return how deeply a decoded JSON value nests, without recursion (0 for a scalar)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _unstorable(value: Any) -> str | None:
-    """Say why a value cannot be stored (a NUL character, NaN or infinity), or None when it can."""
+    """Say why a value cannot be stored (a NUL, a lone surrogate, NaN or infinity), or None when it can."""
     if isinstance(value, str):
-        return "must not contain NUL characters" if "\x00" in value else None
+        if "\x00" in value:
+            return "must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (it contains a lone surrogate such as \\ud800)"
+        return None
     if isinstance(value, float):
         return None if math.isfinite(value) else "must not contain NaN or Infinity"
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
@@ -198,16 +233,26 @@ def validate(schema: dict, body: Any) -> dict:
     """Validate a request body against a schema; raise the first error as a 400."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object")
+    # Depth first: the checks below walk the value recursively.
+    for field, value in body.items():
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise invalid(f"{field} is nested too deeply (limit {MAX_JSON_DEPTH} levels)", field)
+    # PostgreSQL refuses NUL in text and NaN in JSON, and no database stores a lone surrogate:
+    # refuse them here as a 400, not a 500 there. Names are checked before the schema quotes them.
+    for field, value in body.items():
+        reason = _unstorable(field) or _unstorable(value)
+        if reason:
+            raise invalid(f"{_printable(field)} {reason}", _printable(field))
     errors = sorted(_Validator(schema).iter_errors(body), key=lambda e: (len(e.path), str(e.path)))
     if errors:
         message, field = _message(errors[0])
         raise ServiceError("validation_error", message, field)
-    # PostgreSQL refuses NUL in text and NaN in JSON; refuse them here as a 400, not a 500 there.
-    for field, value in body.items():
-        reason = _unstorable(field) or _unstorable(value)
-        if reason:
-            raise invalid(f"{field} {reason}", field)
     return body
+
+
+def _printable(name: str) -> str:
+    """Return a field name that can be sent back in a JSON answer (lone surrogates escaped)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Response bodies: the OpenAPI document publishes them and the tests check real answers against them.

@@ -20,6 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
+from ..api.schemas import MAX_JSON_DEPTH
 from ..errors import ServiceError
 from ..models import ScheduledTask
 from . import builder
@@ -76,6 +77,8 @@ class ScheduleForm(FlaskForm):
             field.parsed = json.loads(field.data or "{}")
         except json.JSONDecodeError as err:
             raise ValidationError(f"Not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+        except RecursionError:
+            raise ValidationError(f"Nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
 
     def fill_from(self, schedule: ScheduledTask) -> None:
         """Load a stored schedule into the form for editing."""

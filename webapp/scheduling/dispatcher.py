@@ -158,7 +158,7 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
             executions += new_execs
             advances.append(advance)
         done.fired += 1
-        done.skipped += len(plan.skipped) + plan.unrecorded
+        done.skipped += len(plan.skipped)  # recorded SKIPPED rows; the estimate stays in the note
         done.lateness.append((now - plan.fire).total_seconds())
     if not careful:
         _write(session, new_tasks, executions, advances)

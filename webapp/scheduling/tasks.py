@@ -6,12 +6,15 @@ Rules:
   caller's own tasks (workers serve every client), but a non-admin agent may only offer
   capabilities it registered. Two claimers never get the same task: the claim runs in one
   write transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE SKIP LOCKED on PostgreSQL).
-- `attempts` counts claims. A lease that expires returns the task to PENDING (lazily, at the
-  next claim or dispatcher tick); after MAX_ATTEMPTS expired claims the task FAILS.
+- `attempts` counts claims.
+- The lease rule (the README states it too, and this is where it lives): a lease that runs out
+  ends the attempt. From `lease_expires_at` on, the holder's complete or fail answers 409,
+  whether or not the task has yet gone back to the queue; the dispatcher tick (or the next
+  claim) returns it to PENDING within about a second, and after MAX_ATTEMPTS expired leases
+  the task and its execution FAIL. A worker must finish before its lease runs out.
 - Only the agent holding a RUNNING task may finish it. A task the caller cannot see (it is
   neither its client, nor its claiming agent, nor an admin) answers 404; one it can see but
-  does not hold, or that is already finished, answers 409. A holder whose lease has expired
-  may still finish it until someone else claims it.
+  does not hold, or that is already finished, answers 409.
 - The execution follows its task, and a failure adds one to the schedule's failed_runs.
 """
 
@@ -25,7 +28,7 @@ from flask import current_app
 from .. import clock
 from ..api.schemas import CLAIM, COMPLETE, FAIL, validate
 from ..auth import Caller
-from ..clock import iso_z
+from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
 from ..extensions import db, write_transaction
 from ..models import Agent, ScheduledTask, ScheduleExecution, Task
@@ -185,6 +188,10 @@ def _finish(caller: Caller, task_id: str, status: str, result_data, error_messag
             raise conflict(f"Task is already {task.status}", "status")
         if task.status != "RUNNING" or task.agent_id != caller.agent_id:
             raise conflict("Task is not claimed by you; claim it first", "status")
+        if task.lease_expires_at is not None and as_utc(task.lease_expires_at) <= now:
+            # The lease rule (module docstring): an expired lease ended this attempt.
+            expired = iso_z(task.lease_expires_at)
+            raise conflict(f"Your lease expired at {expired}; the task goes back to the queue", "lease_expires_at")
         _finish_rows(session, task_id, status, result_data, error_message, now)
         session.refresh(task)
     _record(status.lower())
