@@ -85,8 +85,18 @@ def test_metrics_count_firings_lateness_backlog_and_requests(app, client, auth):
     # Fired at late + 2 s, the schedules are due again (next minute) by the real clock now.
     assert metric(text, "scheduler_due_backlog") == 3
     assert metric(text, "scheduler_tasks", 'status="PENDING"') == 3
-    assert metric(text, "scheduler_api_requests_total", 'endpoint="api.list_schedules",method="GET",status="200"') == 1
-    assert metric(text, "scheduler_api_requests_total", 'endpoint="api.list_schedules",method="GET",status="401"') == 1
+    assert (
+        metric(
+            text, "scheduler_api_requests_total", 'endpoint="api_schedules.list_schedules",method="GET",status="200"'
+        )
+        == 1
+    )
+    assert (
+        metric(
+            text, "scheduler_api_requests_total", 'endpoint="api_schedules.list_schedules",method="GET",status="401"'
+        )
+        == 1
+    )
 
 
 def every_minute(app, make_agent, start: datetime) -> str:

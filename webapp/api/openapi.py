@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, jsonify
 from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES
 from . import schemas
 
-bp = Blueprint("openapi", __name__, url_prefix="/aitp")
+bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
 
 VERSION = "1.0.0"
 JSON = "application/json"

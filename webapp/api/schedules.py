@@ -10,7 +10,7 @@ from ..errors import ServiceError, invalid
 from ..scheduling import schedules
 from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, loads, takes_query
 
-bp = Blueprint("api", __name__, url_prefix="/aitp")
+bp = Blueprint("api_schedules", __name__, url_prefix="/aitp")
 
 
 class ScheduleId(BaseConverter):

@@ -12,7 +12,7 @@ from ..models import Agent, ScheduledTask
 from .forms import AgentForm
 from .htmx import require_login
 
-bp = Blueprint("agents_ui", __name__)
+bp = Blueprint("dashboard_agents", __name__)
 bp.before_request(require_login)
 
 

@@ -15,7 +15,7 @@ from .forms import PreviewForm, ScheduleForm, choices, timezone_names
 from .htmx import page, require_login
 from .timefmt import parse_iso
 
-bp = Blueprint("editor", __name__)
+bp = Blueprint("dashboard_edit", __name__)
 bp.before_request(require_login)
 
 PREVIEW_COUNT = 8
@@ -113,7 +113,7 @@ def schedule_new():
             form.apply_error(err)
         else:
             flash("Schedule created.", "success")
-            return redirect(url_for("dashboard.schedule_detail", schedule_id=schedule.schedule_id))
+            return redirect(url_for("dashboard_views.schedule_detail", schedule_id=schedule.schedule_id))
     return _form_page(form, status=400 if request.method == "POST" else 200)
 
 
@@ -121,7 +121,7 @@ def schedule_new():
 def schedule_edit(schedule_id: str):
     """Show the edit form; apply only the fields the operator changed."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
-    detail = url_for("dashboard.schedule_detail", schedule_id=schedule_id)
+    detail = url_for("dashboard_views.schedule_detail", schedule_id=schedule_id)
     if schedule.status == "DELETED":
         flash("A deleted schedule cannot be changed.", "error")
         return redirect(detail)

@@ -23,7 +23,7 @@ from ..extensions import db, login_manager
 from ..models import Operator
 from .forms import LoginForm
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("dashboard_login", __name__)
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 300.0
@@ -87,7 +87,7 @@ def safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target
-    return url_for("dashboard.schedule_list")
+    return url_for("dashboard_views.schedule_list")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -127,7 +127,7 @@ def logout():
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("dashboard_login.login"))
 
 
 def _load_operator(username: str) -> Operator | None:
@@ -137,7 +137,7 @@ def _load_operator(username: str) -> Operator | None:
 
 def _unauthorized():
     """Send a signed-out visitor to the sign-in page; an HTMX request gets HX-Redirect."""
-    target = url_for("auth.login", next=request.full_path.rstrip("?"))
+    target = url_for("dashboard_login.login", next=request.full_path.rstrip("?"))
     if request.headers.get("HX-Request"):
         response = current_app.make_response(("Sign in again", 401))
         response.headers["HX-Redirect"] = target
@@ -148,7 +148,7 @@ def _unauthorized():
 def init_app(app: Flask) -> None:
     """Register the blueprint, the user loader and the limiter."""
     app.extensions["login_limiter"] = LoginLimiter()
-    login_manager.login_view = "auth.login"
+    login_manager.login_view = "dashboard_login.login"
     login_manager.user_loader(_load_operator)
     login_manager.unauthorized_handler(_unauthorized)
     app.register_blueprint(bp)

@@ -16,7 +16,7 @@ from .htmx import fragment, is_htmx, page, refusal, require_login
 from .login import safe_next
 from .timefmt import local_text
 
-bp = Blueprint("dashboard", __name__)
+bp = Blueprint("dashboard_views", __name__)
 bp.before_request(require_login)
 
 PAGE_SIZE = 20
@@ -54,7 +54,7 @@ def page_links(endpoint: str, args: dict, total: int, limit: int, offset: int, *
 @bp.get("/")
 def index():
     """Send the site root to the schedule list."""
-    return redirect(url_for("dashboard.schedule_list"))
+    return redirect(url_for("dashboard_views.schedule_list"))
 
 
 @bp.get("/schedules")
@@ -72,7 +72,7 @@ def schedule_list():
         "partials/_schedule_table.html",
         rows=rows,
         filters=filters,
-        paging=page_links("dashboard.schedule_list", filters, total, limit, offset),
+        paging=page_links("dashboard_views.schedule_list", filters, total, limit, offset),
         clients=agent_ids(),
         statuses=SCHEDULE_STATUSES,
         now=clock.utcnow(),
@@ -93,10 +93,10 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
         "counts": counts,
         "strip_size": STRIP_SIZE,
         "history_pager": page_links(
-            "dashboard.schedule_detail", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+            "dashboard_views.schedule_detail", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
         ),
         "history_hx": page_links(
-            "dashboard.schedule_history", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+            "dashboard_views.schedule_history", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
         ),
         "history_offset": offset,
     }
@@ -121,7 +121,7 @@ def schedule_history(schedule_id: str):
     """Answer one page of history: the partial for HTMX, the detail page otherwise."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
     if not is_htmx():
-        return redirect(url_for("dashboard.schedule_detail", schedule_id=schedule_id, offset=_offset() or None))
+        return redirect(url_for("dashboard_views.schedule_detail", schedule_id=schedule_id, offset=_offset() or None))
     return fragment("partials/_history.html", s=schedule, **_history(schedule, _offset()))
 
 
@@ -148,7 +148,7 @@ def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
 def act(schedule_id: str, action: str):
     """Pause, resume, run now or delete; HTMX gets the row or panel again, a plain form a redirect."""
     view = request.form.get("view", "panel")
-    back = safe_next(request.form.get("next") or url_for("dashboard.schedule_detail", schedule_id=schedule_id))
+    back = safe_next(request.form.get("next") or url_for("dashboard_views.schedule_detail", schedule_id=schedule_id))
     try:
         schedule, message = _apply(action, schedule_id)
     except ServiceError as err:
