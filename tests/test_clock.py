@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
+from webapp.clock import iso_z
 from webapp.extensions import db
 from webapp.models import UTCDateTime
 from webapp.scheduling import dispatcher
@@ -86,3 +88,16 @@ def test_a_frozen_clock_freezes_every_stored_instant(app, client, runner, frozen
     with app.app_context():
         assert dispatcher.earliest_next_run() == OCCURRENCE + timedelta(minutes=5)
     assert client.get(f"/aitp/tasks/schedule/{sid}", headers=owner).get_json()["last_run_at"] == "2031-05-06T07:10:00Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2025, 11, 29, 15, 0, 0, 999999, tzinfo=ZoneInfo("Europe/Paris")), "2025-11-29T14:00:00.999999Z"),
+        (datetime(2025, 11, 29, 14, 0), "2025-11-29T14:00:00Z"),  # naive: UTC already
+        (datetime(2025, 11, 29, 14, 0, 59, 500000, tzinfo=UTC), "2025-11-29T14:00:59.500000Z"),
+        (None, None),
+    ],
+)
+def test_instants_are_written_as_utc_with_z_and_microseconds_only_when_present(value, expected):
+    assert iso_z(value) == expected

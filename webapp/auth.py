@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import g, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .api.schemas import check_query
+from .api.schemas import ID_MAX, check_query
 from .errors import ServiceError, invalid
 from .extensions import db, write_transaction
 from .models import Agent, Operator
@@ -50,8 +50,8 @@ def create_agent(
 ) -> str:
     """Register an agent and return its new API key (the only time it is shown)."""
     agent_id = (agent_id or "").strip()
-    if not agent_id or len(agent_id) > 128 or any(c.isspace() for c in agent_id):
-        raise invalid("Agent id must be 1-128 characters without spaces", "agent_id")
+    if not agent_id or len(agent_id) > ID_MAX or any(c.isspace() for c in agent_id):
+        raise invalid(f"Agent id must be 1-{ID_MAX} characters without spaces", "agent_id")
     caps = [c.strip() for c in capabilities or [] if c.strip()]
     key = _new_key()
     with write_transaction() as session:

@@ -26,3 +26,8 @@ def iso_z(value: datetime | None) -> str | None:
     value = as_utc(value)
     text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
     return text.replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Read an ISO 8601 instant this service wrote (iso_z, or a local time with an offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

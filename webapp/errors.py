@@ -1,4 +1,4 @@
-"""One domain error type and the handlers that render it as JSON or HTML."""
+"""One domain error type, the table of error codes, and the handlers that render errors as JSON or HTML."""
 
 from __future__ import annotations
 
@@ -14,23 +14,40 @@ from .extensions import discard_session
 
 log = logging.getLogger(__name__)
 
-# HTTP status of each error code.
-STATUS = {
-    "bad_json": 400,
-    "validation_error": 400,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "conflict": 409,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "rate_limited": 429,
-    "internal_error": 500,
-    "unavailable": 503,
+# Every error code: its HTTP status and what it means. The JSON and HTML handlers answer with the
+# status, and the OpenAPI document describes each status by its codes. A bare HTTP error (one the
+# framework raises, not a ServiceError) carries the first code listed for its status.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "A malformed request, e.g. a NUL character in the URL"),
+    "bad_json": (400, "Malformed JSON"),
+    "validation_error": (400, "A refused field or query parameter; `field` names it"),
+    "unauthorized": (401, "No API key, or a key that is unknown or revoked"),
+    "forbidden": (403, "The caller may not do this"),
+    "not_found": (404, "Absent, or owned by another client: the two are not told apart"),
+    "method_not_allowed": (405, "The path does not take this method; `Allow` lists those it takes"),
+    "conflict": (409, "The current state forbids the change, e.g. editing a DELETED schedule"),
+    "payload_too_large": (413, "The request body is over 1 MiB"),
+    "unsupported_media_type": (415, "The body is not sent as application/json"),
+    "rate_limited": (429, "Too many attempts; try again later"),
+    "internal_error": (500, "An unexpected failure"),
+    "unavailable": (
+        503,
+        "The database cannot serve right now: unreachable, a lock or statement ran out of time, a full disk "
+        "or a read-only database. Nothing was changed; retry after `Retry-After` seconds",
+    ),
 }
 # Requests that meet a database fault log one line per fault kind per this many seconds.
 FAULT_LOG_INTERVAL = 60.0
+
+
+def status_of(code: str) -> int:
+    """Return the HTTP status an error code answers with (400 for a code not in the table)."""
+    return ERROR_CODES.get(code, (400, ""))[0]
+
+
+def codes_of(status: int) -> list[str]:
+    """Return the error codes an HTTP status carries, in table order."""
+    return [code for code, (code_status, _) in ERROR_CODES.items() if code_status == status]
 
 
 class ServiceError(Exception):
@@ -46,7 +63,7 @@ class ServiceError(Exception):
     @property
     def status(self) -> int:
         """Return the HTTP status this error answers with."""
-        return STATUS.get(self.code, 400)
+        return status_of(self.code)
 
     def to_dict(self) -> dict:
         """Return the JSON error body of the contract."""
@@ -73,16 +90,10 @@ def unavailable(fault: faults.Fault) -> ServiceError:
     return ServiceError("unavailable", fault.message, None, fault.retry_after)
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
+def _http_code(status: int) -> str:
+    """Return the code a bare HTTP error of this status carries ("error" for one not in the table)."""
+    codes = codes_of(status)
+    return codes[0] if codes else "error"
 
 
 def _wants_json() -> bool:
@@ -136,7 +147,7 @@ def init_app(app: Flask) -> None:
             message = err.description or err.name
             if code == 413:
                 message = "Request body too large (limit 1 MiB)"
-            body = {"error": {"code": _HTTP_CODES.get(code, "error"), "message": message, "field": None}}
+            body = {"error": {"code": _http_code(code), "message": message, "field": None}}
             response = jsonify(body)
             valid = getattr(err, "valid_methods", None)
             if code == 405 and valid:
@@ -147,7 +158,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        status = status_of("internal_error")
         if _wants_json():
             body = {"error": {"code": "internal_error", "message": "Internal server error", "field": None}}
-            return jsonify(body), 500
-        return render_template("error.html", code=500, message="Internal server error"), 500
+            return jsonify(body), status
+        return render_template("error.html", code=status, message="Internal server error"), status

@@ -74,6 +74,11 @@ def configure_engine(engine: Engine, lock_timeout: float = 3.0) -> None:
     engine._sched_configured = True  # type: ignore[attr-defined]
 
 
+def is_postgres(session: Session | None = None) -> bool:
+    """Tell whether the session (the app's, by default) talks to PostgreSQL rather than SQLite."""
+    return (session or db.session()).get_bind().dialect.name == "postgresql"
+
+
 def begin_write(session: Session | None = None, lock_wait: float | None = None) -> Session:
     """Start a write transaction on the session (BEGIN IMMEDIATE on SQLite).
 

@@ -4,16 +4,47 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import clock
 from .extensions import db
 
-SCHEDULE_STATUSES = ("ACTIVE", "PAUSED", "COMPLETED", "FAILED", "DELETED")
-TASK_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED")
-EXECUTION_STATUSES = ("PENDING", "COMPLETED", "FAILED", "SKIPPED")
+
+class ScheduleStatus(StrEnum):
+    """Where a schedule stands; stored as its name."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"  # a one-time schedule that fired
+    FAILED = "FAILED"  # its next run can no longer be computed
+    DELETED = "DELETED"  # soft-deleted: history is kept
+
+
+class TaskStatus(StrEnum):
+    """Where a task stands in the claim loop; stored as its name."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class ExecutionStatus(StrEnum):
+    """What became of one occurrence; stored as its name."""
+
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+# How SQLite stores an instant (it has no instant type): naive UTC text that sorts as the instants
+# do. SQLAlchemy's own default, named here because the dispatcher's bulk rows write it directly.
+SQLITE_INSTANT_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
 
 
 def _now() -> datetime:
@@ -26,17 +57,44 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(16)}"
 
 
+def naive_utc(value: datetime) -> datetime:
+    """Return an instant as naive UTC, the form every database here stores (a naive value is UTC already)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def stored_instant(value: datetime, text: bool) -> datetime | str:
+    """Return an instant exactly as the driver is handed it: naive UTC, as SQLITE_INSTANT_FORMAT text if `text`."""
+    naive = naive_utc(value)
+    if not text:
+        return naive
+    return SQLITE_INSTANT_FORMAT % {
+        "year": naive.year,
+        "month": naive.month,
+        "day": naive.day,
+        "hour": naive.hour,
+        "minute": naive.minute,
+        "second": naive.second,
+        "microsecond": naive.microsecond,
+    }
+
+
 class UTCDateTime(sa.types.TypeDecorator):
-    """Store instants as naive UTC; hand them back aware, in UTC."""
+    """Store instants as naive UTC (SQLITE_INSTANT_FORMAT text on SQLite); hand them back aware, in UTC."""
 
     impl = sa.DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect):
+        """Use the one SQLite text form; other databases have a native timestamp type."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sqlite.DATETIME(storage_format=SQLITE_INSTANT_FORMAT))
+        return dialect.type_descriptor(sa.DateTime())
+
     def process_bind_param(self, value, dialect):
         """Convert an aware value to naive UTC before it is written."""
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value, dialect):
         """Attach UTC to a value read back."""
@@ -72,7 +130,7 @@ class Task(db.Model):
     capability_required: Mapped[str] = mapped_column(sa.String(200))
     input_data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     priority: Mapped[int] = mapped_column(sa.Integer, default=5)
-    status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
+    status: Mapped[str] = mapped_column(sa.String(16), default=TaskStatus.PENDING)
     agent_id: Mapped[str | None] = mapped_column(sa.String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -105,7 +163,9 @@ class ScheduledTask(db.Model):
     description: Mapped[str | None] = mapped_column(sa.Text)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16), default="ACTIVE", server_default="ACTIVE")
+    status: Mapped[str] = mapped_column(
+        sa.String(16), default=ScheduleStatus.ACTIVE, server_default=ScheduleStatus.ACTIVE.value
+    )
     total_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     failed_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
@@ -126,7 +186,7 @@ class ScheduleExecution(db.Model):
     task_id: Mapped[str | None] = mapped_column(sa.ForeignKey("tasks.task_id"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
-    status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
+    status: Mapped[str] = mapped_column(sa.String(16), default=ExecutionStatus.PENDING)
     result_data: Mapped[dict | None] = mapped_column(sa.JSON)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import clock, faults
 from .extensions import db, discard_session, write_transaction
-from .models import TASK_STATUSES, ScheduledTask, Task
+from .models import ScheduledTask, ScheduleStatus, Task, TaskStatus
 
 bp = Blueprint("ops", __name__)
 
@@ -50,12 +50,12 @@ class _DatabaseGauges:
             due = db.session.scalar(
                 sa.select(sa.func.count())
                 .select_from(ScheduledTask)
-                .where(ScheduledTask.status == "ACTIVE", ScheduledTask.next_run_at <= clock.utcnow())
+                .where(ScheduledTask.status == ScheduleStatus.ACTIVE, ScheduledTask.next_run_at <= clock.utcnow())
             )
             counts = dict(db.session.execute(sa.select(Task.status, sa.func.count()).group_by(Task.status)).all())
             db.session.rollback()
         backlog.add_metric([], float(due or 0))
-        for status in TASK_STATUSES:
+        for status in TaskStatus:
             by_status.add_metric([status], float(counts.get(status, 0)))
         yield backlog
         yield by_status

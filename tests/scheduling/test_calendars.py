@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webapp.scheduling import calendars, cron
+from webapp.clock import iso_z
+from webapp.scheduling import calendars
 from webapp.scheduling.calendars import Holiday, HolidayRule, Timing
 
 NEXT, PREVIOUS, SKIP = HolidayRule.NEXT_BUSINESS_DAY, HolidayRule.PREVIOUS_BUSINESS_DAY, HolidayRule.SKIP
@@ -39,7 +40,7 @@ def listed(timing: Timing, after: str, count: int) -> list[tuple[str, str, str |
     """List the next runs as (at, local, holiday, nominal) strings."""
     runs = timing.runs(utc(after))
     return [
-        (cron.to_utc_iso(r.at), r.local.isoformat(), r.holiday, cron.to_utc_iso(r.nominal))
+        (iso_z(r.at), r.local.isoformat(), r.holiday, iso_z(r.nominal))
         for r, _ in zip(runs, range(count), strict=False)
     ]
 
@@ -163,14 +164,14 @@ def test_a_moved_run_keeps_its_own_time_beside_the_days_runs() -> None:
     timing = Timing("0 9,11 * * MON-FRI", "Europe/London", rule=NEXT)
     saturday = Timing("0 10 * * SAT", "Europe/London", rule=NEXT)
     assert listed(saturday, "2026-01-01T00:00:00Z", 1)[0][0] == "2026-01-05T10:00:00Z"
-    both = [cron.to_utc_iso(r.at) for r in timing.between(utc("2026-01-04T00:00:00Z"), utc("2026-01-05T12:00:00Z"))]
+    both = [iso_z(r.at) for r in timing.between(utc("2026-01-04T00:00:00Z"), utc("2026-01-05T12:00:00Z"))]
     assert both == ["2026-01-05T09:00:00Z", "2026-01-05T11:00:00Z"]
 
 
 def test_skip_records_the_holiday_run_without_firing_it() -> None:
     timing = Timing("0 9 * * MON-FRI", "America/New_York", rule=SKIP, holidays=days("2026-12-25"))
     runs = list(timing.between(utc("2026-12-24T15:00:00Z"), utc("2026-12-28T23:00:00Z")))
-    assert [(cron.to_utc_iso(r.at), r.holiday, r.fires) for r in runs] == [
+    assert [(iso_z(r.at), r.holiday, r.fires) for r in runs] == [
         ("2026-12-25T14:00:00Z", Holiday.SKIPPED, False),
         ("2026-12-28T14:00:00Z", None, True),
     ]
@@ -203,7 +204,7 @@ def test_a_gap_day_run_moves_by_its_wall_time() -> None:
     # time moves nowhere: it never fired.
     timing = Timing("30 2 * * *", "America/New_York", gap="SKIP", rule=NEXT)
     runs = list(timing.between(utc("2026-03-07T00:00:00Z"), utc("2026-03-10T12:00:00Z")))
-    assert [(cron.to_utc_iso(r.at), r.holiday) for r in runs] == [
+    assert [(iso_z(r.at), r.holiday) for r in runs] == [
         ("2026-03-09T06:30:00Z", "moved"),
         ("2026-03-10T06:30:00Z", None),
     ]
@@ -212,7 +213,7 @@ def test_a_gap_day_run_moves_by_its_wall_time() -> None:
 def test_without_a_rule_runs_are_the_cron_occurrences() -> None:
     timing = Timing("30 1 * * *", "America/New_York", repeat="BOTH")
     runs = list(timing.between(utc("2026-10-31T12:00:00Z"), utc("2026-11-02T12:00:00Z")))
-    assert [(cron.to_utc_iso(r.at), r.note, r.holiday) for r in runs] == [
+    assert [(iso_z(r.at), r.note, r.holiday) for r in runs] == [
         ("2026-11-01T05:30:00Z", "first", None),
         ("2026-11-01T06:30:00Z", "second", None),
         ("2026-11-02T06:30:00Z", None, None),

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from webapp.clock import iso_z
 from webapp.scheduling import cron
 
 
@@ -33,10 +34,7 @@ def utc(text: str) -> datetime:
 
 def runs(expression: str, tz: str, after: str, count: int) -> list[tuple[str, str, str | None]]:
     """List the next occurrences as (UTC, local, note) strings."""
-    return [
-        (cron.to_utc_iso(o.at), o.local.isoformat(), o.note)
-        for o in cron.occurrences(expression, tz, utc(after), count)
-    ]
+    return [(iso_z(o.at), o.local.isoformat(), o.note) for o in cron.occurrences(expression, tz, utc(after), count)]
 
 
 def between(expression: str, tz: str, after: str, until: str) -> list[datetime]:
@@ -219,7 +217,7 @@ def test_it_treats_day_of_week_0_and_7_as_sunday(expression: str) -> None:
     ],
 )
 def test_it_finds_the_next_occurrence_strictly_after(expression: str, after: str, expected: str) -> None:
-    assert cron.to_utc_iso(cron.next_after(expression, "UTC", utc(after))) == expected
+    assert iso_z(cron.next_after(expression, "UTC", utc(after))) == expected
 
 
 def test_it_reads_naive_instants_as_utc() -> None:
@@ -610,7 +608,7 @@ def test_occurrences_increase_and_agree_with_next_after(zone: str, expression: s
     ],
 )
 def test_it_parses_instants_in_the_schedule_zone(value: str, tz: str, expected: str) -> None:
-    assert cron.to_utc_iso(cron.parse_instant(value, tz)) == expected
+    assert iso_z(cron.parse_instant(value, tz)) == expected
 
 
 @pytest.mark.parametrize(
@@ -626,18 +624,6 @@ def test_it_rejects_an_instant_in_an_unknown_zone() -> None:
     with pytest.raises(cron.CronError) as caught:
         cron.parse_instant("2025-11-29T09:00:00", "Atlantis/Capital")
     assert caught.value.field == "timezone"
-
-
-@pytest.mark.parametrize(
-    "value,expected",
-    [
-        (datetime(2025, 11, 29, 15, 0, 0, 999999, tzinfo=ZoneInfo("Europe/Paris")), "2025-11-29T14:00:00Z"),
-        (datetime(2025, 11, 29, 14, 0), "2025-11-29T14:00:00Z"),
-        (utc("2025-11-29T14:00:59.5+00:00"), "2025-11-29T14:00:59Z"),
-    ],
-)
-def test_it_writes_instants_as_utc_with_z(value: datetime, expected: str) -> None:
-    assert cron.to_utc_iso(value) == expected
 
 
 @pytest.mark.parametrize(

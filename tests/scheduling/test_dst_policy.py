@@ -26,6 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from webapp.clock import iso_z
 from webapp.scheduling import cron
 from webapp.scheduling.cron import DstGap, DstRepeat
 
@@ -38,7 +39,7 @@ def utc(text: str) -> datetime:
 def runs(expression: str, tz: str, after: str, count: int, gap: str, repeat: str, skipped: bool = False) -> list:
     """List the next occurrences under a policy as (UTC, local, note) strings."""
     found = cron.occurrences(expression, tz, utc(after), count, gap=gap, repeat=repeat, skipped=skipped)
-    return [(cron.to_utc_iso(o.at), o.local.isoformat(), o.note) for o in found]
+    return [(iso_z(o.at), o.local.isoformat(), o.note) for o in found]
 
 
 # --- spring forward: dst_gap ----------------------------------------------------------------------------------------
@@ -398,14 +399,14 @@ def test_both_fires_several_repeated_times_in_time_order() -> None:
 )
 def test_next_after_follows_the_repeat_policy(repeat: str, after: str, expected: str) -> None:
     found = cron.next_after("30 1 * * *", "America/New_York", utc(after), repeat=repeat)
-    assert cron.to_utc_iso(found) == expected
+    assert iso_z(found) == expected
 
 
 def test_iter_between_follows_the_policy() -> None:
     fired = cron.iter_between(
         "30 1 * * *", "America/New_York", utc("2025-11-01T12:00:00Z"), utc("2025-11-03T12:00:00Z"), repeat="BOTH"
     )
-    assert [cron.to_utc_iso(t) for t in fired] == [
+    assert [iso_z(t) for t in fired] == [
         "2025-11-02T05:30:00Z",
         "2025-11-02T06:30:00Z",
         "2025-11-03T06:30:00Z",
@@ -413,7 +414,7 @@ def test_iter_between_follows_the_policy() -> None:
     skipped = cron.iter_between(
         "30 2 * * *", "America/New_York", utc("2025-03-08T12:00:00Z"), utc("2025-03-10T12:00:00Z"), gap="SKIP"
     )
-    assert [cron.to_utc_iso(t) for t in skipped] == ["2025-03-10T06:30:00Z"]
+    assert [iso_z(t) for t in skipped] == ["2025-03-10T06:30:00Z"]
 
 
 # --- validation -----------------------------------------------------------------------------------------------------

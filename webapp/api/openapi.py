@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of /aitp, built from the JSON Schemas the API validates with.
 
-Request bodies are the very schemas in webapp/schemas.py that `validate` applies, and response
+Request bodies are the very schemas in webapp/api/schemas.py that `validate` applies, and response
 bodies are the schemas the tests check real answers against, so the document cannot drift
 from the code without a test noticing (tests/test_openapi.py also compares it with the routes).
 """
@@ -14,7 +14,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify
 
-from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES
+from ..errors import ERROR_CODES, codes_of
+from ..models import ExecutionStatus, ScheduleStatus
 from . import schemas
 
 bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
@@ -22,26 +23,20 @@ bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
 VERSION = "1.0.0"
 JSON = "application/json"
 
-# Each error status, the codes it carries and what it means.
-ERRORS: dict[int, tuple[str, str]] = {
-    400: (
-        "BadRequest",
-        "Malformed JSON (bad_json), or a refused field or query parameter (validation_error); `field` names it.",
-    ),
-    401: ("Unauthorized", "No API key, or a key that is unknown or revoked (unauthorized)."),
-    404: ("NotFound", "Absent, or owned by another client (not_found): the two are not told apart."),
-    409: ("Conflict", "The current state forbids the change (conflict), e.g. editing a DELETED schedule."),
-    413: ("PayloadTooLarge", "The request body is over 1 MiB (payload_too_large)."),
-    415: ("UnsupportedMediaType", "The body is not sent as application/json (unsupported_media_type)."),
-    503: (
-        "Unavailable",
-        "The database cannot serve right now (unavailable): unreachable, a lock or statement ran out of time, "
-        "a full disk or a read-only database. Nothing was changed; retry after `Retry-After` seconds.",
-    ),
-}
 # Any operation that touches the database may meet a fault it cannot help.
 ALWAYS = (503,)
 BODY_ERRORS = (400, 401, 413, 415)
+DOCUMENTED_ERRORS = (400, 401, 404, 409, 413, 415, 503)  # the statuses /aitp operations answer with
+
+
+def _error_response(status: int) -> tuple[str, str]:
+    """Return the component name and description of an error status, from errors.ERROR_CODES."""
+    codes = codes_of(status)
+    name = "".join(word.capitalize() for word in codes[0].split("_"))  # bad_request -> BadRequest
+    return name, "; ".join(f"{ERROR_CODES[code][1]} ({code})" for code in codes) + "."
+
+
+ERRORS: dict[int, tuple[str, str]] = {status: _error_response(status) for status in DOCUMENTED_ERRORS}
 
 # Request bodies (validated by the code) and response bodies, published under components/schemas.
 COMPONENTS: dict[str, dict[str, Any]] = {
@@ -73,7 +68,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "timezone": "America/New_York",
         "description": "Daily sales report at 9 AM every day",
     },
-    "ScheduleUpdate": {"status": "PAUSED"},
+    "ScheduleUpdate": {"status": ScheduleStatus.PAUSED},
     "PreviewRequest": {"cron_expression": "30 9 * * MON-FRI", "timezone": "Europe/Paris", "count": 3},
     "ClaimRequest": {"capabilities": ["report-v1"], "limit": 1},
     "RunRequest": {},
@@ -81,7 +76,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "FailRequest": {"error_message": "upstream timed out"},
 }
 
-_OFFSET = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}
+_OFFSET = {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET, "default": 0}
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
@@ -91,7 +86,7 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 def _path(name: str, pattern: str, description: str) -> dict:
     """Return a path parameter; ids carry their prefix (a task id never reads 'schedule')."""
-    schema = {"type": "string", "pattern": pattern, "minLength": 1, "maxLength": 64}
+    schema = {"type": "string", "pattern": pattern, "minLength": 1, "maxLength": 64}  # the id columns' width
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
@@ -113,10 +108,10 @@ def _paging(default_limit: int) -> list[dict]:
 
 LIST_FILTERS = [
     _query("client_id", {"type": "string"}, "Only this client's schedules (admins)."),
-    _query("status", {"type": "string", "enum": list(SCHEDULE_STATUSES)}, "Only this status; DELETED only so."),
+    _query("status", {"type": "string", "enum": list(ScheduleStatus)}, "Only this status; DELETED only so."),
 ]
 EXECUTION_FILTERS = [
-    _query("status", {"type": "string", "enum": list(EXECUTION_STATUSES)}, "Only executions with this status."),
+    _query("status", {"type": "string", "enum": list(ExecutionStatus)}, "Only executions with this status."),
 ]
 
 
@@ -169,7 +164,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "List schedules, newest first; a non-admin agent sees only its own.",
                 (200, "ScheduleList", "One page of schedules and the total that match."),
                 (400, 401),
-                params=LIST_FILTERS + _paging(20),
+                params=LIST_FILTERS + _paging(schemas.SCHEDULE_PAGE_DEFAULT),
             ),
         },
         "/aitp/tasks/schedule/preview": {
@@ -205,7 +200,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "A schedule's execution history, newest first.",
                 (200, "ExecutionList", "One page of executions and their total."),
                 (400, 401, 404),
-                params=EXECUTION_FILTERS + _paging(50),
+                params=EXECUTION_FILTERS + _paging(schemas.EXECUTION_PAGE_DEFAULT),
             ),
         },
         "/aitp/tasks/schedule/{schedule_id}/run": {

@@ -8,7 +8,15 @@ from werkzeug.routing import BaseConverter
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import schedules
-from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, loads, takes_query
+from .schemas import (
+    EXECUTION_LIST_QUERY,
+    EXECUTION_PAGE_DEFAULT,
+    SCHEDULE_LIST_QUERY,
+    SCHEDULE_PAGE_DEFAULT,
+    loads,
+    parse_paging,
+    takes_query,
+)
 
 bp = Blueprint("api_schedules", __name__, url_prefix="/aitp")
 
@@ -62,7 +70,7 @@ def create_schedule():
 @takes_query(*SCHEDULE_LIST_QUERY)
 def list_schedules():
     """List schedules, newest first."""
-    limit, offset = schedules.parse_paging(request.args, 20)
+    limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
     cursor = request.args.get("cursor") or None
     rows, total = schedules.list_schedules(
         current_caller(),
@@ -104,7 +112,7 @@ def delete_schedule(schedule_id: str):
     """Soft-delete a schedule."""
     schedule = schedules.delete_schedule(current_caller(), schedule_id)
     return jsonify(
-        {"schedule_id": schedule.schedule_id, "status": "DELETED", "message": "Schedule cancelled successfully"}
+        {"schedule_id": schedule.schedule_id, "status": schedule.status, "message": "Schedule cancelled successfully"}
     )
 
 
@@ -113,7 +121,7 @@ def delete_schedule(schedule_id: str):
 @takes_query(*EXECUTION_LIST_QUERY)
 def list_executions(schedule_id: str):
     """Return a schedule's execution history, newest first."""
-    limit, offset = schedules.parse_paging(request.args, 50)
+    limit, offset = parse_paging(request.args, EXECUTION_PAGE_DEFAULT)
     rows, total = schedules.list_executions(
         current_caller(),
         schedule_id,

@@ -1,32 +1,49 @@
-"""JSON Schemas of the request bodies: the API validates with them and OpenAPI publishes them."""
+"""Request limits and the JSON Schemas of the request bodies: the API validates with them, the
+dashboard's forms and OpenAPI read their limits from here, and paging is parsed here."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 
 from ..errors import ServiceError, invalid
-from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES, TASK_STATUSES
+from ..models import ExecutionStatus, ScheduleStatus, TaskStatus
 
-EDITABLE_STATUSES = ["ACTIVE", "PAUSED"]
+# Field limits: the one definition of each.
+TEXT_MAX = 200  # task_type, capability_required, cron_expression, a capability
+ID_MAX = 128  # an agent (client) id
+ZONE_MAX = 64  # an IANA zone name
+INSTANT_MAX = 64  # an ISO 8601 instant as text
+DESCRIPTION_MAX = 2000
+ERROR_MESSAGE_MAX = 10000
+MAX_INPUT_BYTES = 64 * 1024  # input_data, serialized
+PRIORITY_MIN, PRIORITY_MAX, DEFAULT_PRIORITY = 1, 10, 5
+PREVIEW_COUNT_MIN, PREVIEW_COUNT_MAX, DEFAULT_PREVIEW_COUNT = 1, 50, 5
+CLAIM_LIMIT_MAX = 100
+LEASE_SECONDS_MAX = 86400
+MAX_OFFSET = 2**31 - 1  # past it the databases overflow
+
 # Deeper JSON than this is refused: no real payload needs it, and deep nesting costs stack in every
 # walk over it (decoding, validation, storage).
 MAX_JSON_DEPTH = 64
-_TEXT = {"type": "string", "minLength": 1, "maxLength": 200}
+
+EDITABLE_STATUSES = [ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED]
+_TEXT = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX}
 
 SCHEDULE_FIELDS: dict[str, Any] = {
-    "client_id": {"type": "string", "minLength": 1, "maxLength": 128},
+    "client_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
     "task_type": _TEXT,
     "capability_required": _TEXT,
     "input_data": {"type": "object"},
-    "priority": {"type": "integer", "minimum": 1, "maximum": 10},
-    "cron_expression": {"type": ["string", "null"], "maxLength": 200},
-    "run_at": {"type": ["string", "null"], "maxLength": 64},
-    "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
-    "description": {"type": ["string", "null"], "maxLength": 2000},
+    "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
+    "cron_expression": {"type": ["string", "null"], "maxLength": TEXT_MAX},
+    "run_at": {"type": ["string", "null"], "maxLength": INSTANT_MAX},
+    "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
+    "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX},
 }
 
 SCHEDULE_CREATE = {
@@ -49,10 +66,10 @@ SCHEDULE_UPDATE = {
 PREVIEW = {
     "type": "object",
     "properties": {
-        "cron_expression": {"type": "string", "maxLength": 200},
-        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
-        "start": {"type": "string", "maxLength": 64},
-        "count": {"type": "integer", "minimum": 1, "maximum": 50},
+        "cron_expression": {"type": "string", "maxLength": TEXT_MAX},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
+        "start": {"type": "string", "maxLength": INSTANT_MAX},
+        "count": {"type": "integer", "minimum": PREVIEW_COUNT_MIN, "maximum": PREVIEW_COUNT_MAX},
     },
     "required": ["cron_expression"],
     "additionalProperties": False,
@@ -61,9 +78,9 @@ PREVIEW = {
 CLAIM = {
     "type": "object",
     "properties": {
-        "capabilities": {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": 100},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-        "lease_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "capabilities": {"type": "array", "items": _TEXT, "minItems": 1, "maxItems": CLAIM_LIMIT_MAX},
+        "limit": {"type": "integer", "minimum": 1, "maximum": CLAIM_LIMIT_MAX},
+        "lease_seconds": {"type": "integer", "minimum": 1, "maximum": LEASE_SECONDS_MAX},
     },
     "required": ["capabilities"],
     "additionalProperties": False,
@@ -80,13 +97,15 @@ COMPLETE = {
 
 FAIL = {
     "type": "object",
-    "properties": {"error_message": {"type": "string", "minLength": 1, "maxLength": 10000}},
+    "properties": {"error_message": {"type": "string", "minLength": 1, "maxLength": ERROR_MESSAGE_MAX}},
     "required": ["error_message"],
     "additionalProperties": False,
 }
 
 # Every paged list takes limit in 1..100 (each has its own default) and offset or cursor.
 PAGE_LIMIT_MIN, PAGE_LIMIT_MAX = 1, 100
+SCHEDULE_PAGE_DEFAULT = 20  # GET /aitp/tasks/schedule
+EXECUTION_PAGE_DEFAULT = 50  # GET /aitp/tasks/schedule/{id}/executions
 PAGING_QUERY = ("limit", "offset", "cursor")
 SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
 EXECUTION_LIST_QUERY = ("status", *PAGING_QUERY)
@@ -255,6 +274,24 @@ def _printable(name: str) -> str:
     return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def parse_paging(args: Mapping[str, str], default_limit: int) -> tuple[int, int]:
+    """Read limit and offset from query arguments; refuse bad values with a 400 that names the range."""
+    values = {}
+    for name, default, low, high in (
+        ("limit", default_limit, PAGE_LIMIT_MIN, PAGE_LIMIT_MAX),
+        ("offset", 0, 0, MAX_OFFSET),
+    ):
+        raw = args.get(name, default)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise invalid(f"{name} must be an integer", name) from None
+        if not low <= value <= high:
+            raise invalid(range_message(name, low, high), name)
+        values[name] = value
+    return values["limit"], values["offset"]
+
+
 # Response bodies: the OpenAPI document publishes them and the tests check real answers against them.
 _INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
 _MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
@@ -273,11 +310,11 @@ SCHEDULE_OUT = _record(
         "task_type": {"type": "string"},
         "capability_required": {"type": "string"},
         "input_data": {"type": "object"},
-        "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+        "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
         "cron_expression": {"type": ["string", "null"]},
         "run_at": _MAYBE_INSTANT,
         "timezone": {"type": "string"},
-        "status": {"type": "string", "enum": list(SCHEDULE_STATUSES)},
+        "status": {"type": "string", "enum": list(ScheduleStatus)},
         "next_run_at": _MAYBE_INSTANT,
         "last_run_at": _MAYBE_INSTANT,
         "total_runs": {"type": "integer", "minimum": 0},
@@ -300,7 +337,7 @@ SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
 SCHEDULE_DELETED_OUT = _record(
     {
         "schedule_id": {"type": "string", "pattern": "^sched-"},
-        "status": {"const": "DELETED"},
+        "status": {"const": ScheduleStatus.DELETED},
         "message": {"type": "string"},
     }
 )
@@ -312,7 +349,7 @@ EXECUTION_OUT = _record(
         "task_id": {"type": ["string", "null"], "pattern": "^task-"},
         "scheduled_for": _INSTANT,
         "executed_at": _MAYBE_INSTANT,
-        "status": {"type": "string", "enum": list(EXECUTION_STATUSES)},
+        "status": {"type": "string", "enum": list(ExecutionStatus)},
         "result_data": {},
         "error_message": {"type": ["string", "null"]},
     }
@@ -351,7 +388,7 @@ TASK_OUT = _record(
         "capability_required": {"type": "string"},
         "input_data": {"type": "object"},
         "priority": {"type": "integer"},
-        "status": {"type": "string", "enum": list(TASK_STATUSES)},
+        "status": {"type": "string", "enum": list(TaskStatus)},
         "agent_id": {"type": ["string", "null"]},
         "lease_expires_at": _MAYBE_INSTANT,
         "attempts": {"type": "integer", "minimum": 0},

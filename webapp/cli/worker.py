@@ -22,7 +22,7 @@ from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError
 from ..extensions import db
-from ..models import Agent, Task
+from ..models import Agent, Task, TaskStatus
 from ..scheduling import tasks, timer
 from .commands import agents_cli
 
@@ -82,12 +82,12 @@ def _worker_caller(agent_id: str, capabilities: tuple[str, ...]) -> Caller:
     return Caller(agent_id=agent_id, is_admin=bool(agent.is_admin))
 
 
-def _handle(caller: Caller, task: Task) -> str:
+def _handle(caller: Caller, task: Task) -> TaskStatus:
     """Do a task the demo way: fail it when input_data has "fail", else complete it with an echo."""
     data = task.input_data or {}
     if isinstance(data, dict) and data.get("fail"):
         tasks.fail(caller, task.task_id, {"error_message": str(data["fail"])})
-        return "FAILED"
+        return TaskStatus.FAILED
     result = {
         "worker": caller.agent_id,
         "task_type": task.task_type,
@@ -95,7 +95,7 @@ def _handle(caller: Caller, task: Task) -> str:
         "completed_at": iso_z(clock.utcnow()),
     }
     tasks.complete(caller, task.task_id, {"result_data": result})
-    return "COMPLETED"
+    return TaskStatus.COMPLETED
 
 
 @click.command("work")

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template
 from .. import auth
 from ..errors import ServiceError
 from ..extensions import db
-from ..models import Agent, ScheduledTask
+from ..models import Agent, ScheduledTask, ScheduleStatus
 from .forms import AgentForm
 from .htmx import require_login
 
@@ -40,7 +40,7 @@ def _agents() -> list[dict]:
     counts = dict(
         db.session.execute(
             sa.select(ScheduledTask.client_id, sa.func.count())
-            .where(ScheduledTask.status != "DELETED")
+            .where(ScheduledTask.status != ScheduleStatus.DELETED)
             .group_by(ScheduledTask.client_id)
         ).all()
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from .. import clock
+from ..api.schemas import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
 from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..scheduling import cron, schedules
@@ -51,7 +51,11 @@ def preview_context(args: MultiDict) -> dict:
             count = int(args.get("count") or PREVIEW_COUNT)
         except ValueError:
             count = PREVIEW_COUNT
-        body = {"cron_expression": expression, "timezone": tz, "count": min(max(count, 1), 50)}
+        body = {
+            "cron_expression": expression,
+            "timezone": tz,
+            "count": min(max(count, PREVIEW_COUNT_MIN), PREVIEW_COUNT_MAX),
+        }
         if (args.get("start") or "").strip():
             body["start"] = args["start"].strip()
         result = schedules.preview(body)
@@ -69,12 +73,16 @@ def _once(run_at: str, tz: str) -> dict:
         when = cron.parse_instant(run_at, tz)
     except cron.CronError as err:
         return {"error": err.message, "error_field": err.field}
-    past = when <= clock.utcnow()
+    try:
+        schedules.refuse_past(when)
+        error = None
+    except ServiceError:
+        error = "This moment has already passed; pick a time in the future."
     local = when.astimezone(cron.get_zone(tz))
     return {
         "description": "Once, then the schedule is completed",
         "runs": [{"at": when, "local": local, "note": None}],
-        "error": "This moment has already passed; pick a time in the future." if past else None,
+        "error": error,
     }
 
 
@@ -122,7 +130,7 @@ def schedule_edit(schedule_id: str):
     """Show the edit form; apply only the fields the operator changed."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
     detail = url_for("dashboard_views.schedule_detail", schedule_id=schedule_id)
-    if schedule.status == "DELETED":
+    if "edit" not in schedules.allowed_actions(schedule):
         flash("A deleted schedule cannot be changed.", "error")
         return redirect(detail)
     form = ScheduleForm()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -20,9 +19,10 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..api.schemas import MAX_JSON_DEPTH
+from ..api import schemas
 from ..errors import ServiceError
 from ..models import ScheduledTask
+from ..scheduling import cron
 from . import builder
 from .timefmt import local_input
 
@@ -36,8 +36,8 @@ def choices(pairs) -> list[SelectChoice]:
 
 @functools.cache
 def timezone_names() -> list[str]:
-    """Return the IANA zone names offered in the picker: UTC and every Area/City name."""
-    return ["UTC", *sorted(n for n in available_timezones() if "/" in n and not n.startswith(("Etc/", "posix")))]
+    """Return the zone names offered in the picker: UTC and every valid Area/City name (cron.zone_names)."""
+    return ["UTC", *sorted(n for n in cron.zone_names() if "/" in n and not n.startswith(("Etc/", "posix")))]
 
 
 class LoginForm(FlaskForm):
@@ -53,14 +53,20 @@ class ScheduleForm(FlaskForm):
 
     client_id = SelectField("Client (agent)", validate_choice=False)
     task_type = StringField(
-        "Task type", [InputRequired("Give the task type")], render_kw={"required": True, "maxlength": 200, **_CODE}
+        "Task type",
+        [InputRequired("Give the task type")],
+        render_kw={"required": True, "maxlength": schemas.TEXT_MAX, **_CODE},
     )
     capability_required = StringField(
         "Capability required",
         [InputRequired("Give the capability a worker needs")],
-        render_kw={"required": True, "maxlength": 200, "list": "capability-list", **_CODE},
+        render_kw={"required": True, "maxlength": schemas.TEXT_MAX, "list": "capability-list", **_CODE},
     )
-    priority = IntegerField("Priority (1 lowest – 10 highest)", default=5, render_kw={"min": 1, "max": 10})
+    priority = IntegerField(
+        f"Priority ({schemas.PRIORITY_MIN} lowest – {schemas.PRIORITY_MAX} highest)",
+        default=schemas.DEFAULT_PRIORITY,
+        render_kw={"min": schemas.PRIORITY_MIN, "max": schemas.PRIORITY_MAX},
+    )
     kind = RadioField("Runs", choices=choices(builder.KINDS), default="daily")
     at_time = StringField("At", default="09:00", render_kw={"type": "time"})
     weekday = SelectField("On", choices=choices(builder.WEEKDAYS), default="MON")
@@ -69,7 +75,7 @@ class ScheduleForm(FlaskForm):
     cron_expression = StringField("Cron expression", render_kw={"placeholder": "*/15 9-17 * * 1-5", **_CODE})
     timezone = StringField("Time zone", default="UTC", render_kw={"list": "tz-list", **_CODE})
     input_data = TextAreaField("Input data (a JSON object)", default="{}", render_kw={"rows": 6, **_CODE})
-    description = TextAreaField("Description", render_kw={"rows": 2, "maxlength": 2000})
+    description = TextAreaField("Description", render_kw={"rows": 2, "maxlength": schemas.DESCRIPTION_MAX})
 
     def validate_input_data(self, field) -> None:
         """Refuse text that is not JSON; the service checks that it is an object and its size."""
@@ -78,7 +84,7 @@ class ScheduleForm(FlaskForm):
         except json.JSONDecodeError as err:
             raise ValidationError(f"Not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
         except RecursionError:
-            raise ValidationError(f"Nested too deeply (limit {MAX_JSON_DEPTH} levels)") from None
+            raise ValidationError(f"Nested too deeply (limit {schemas.MAX_JSON_DEPTH} levels)") from None
 
     def fill_from(self, schedule: ScheduledTask) -> None:
         """Load a stored schedule into the form for editing."""
@@ -151,9 +157,9 @@ class AgentForm(FlaskForm):
     """Register an agent; its key is shown once."""
 
     agent_id = StringField(
-        "Agent id", [InputRequired(), Length(max=128)], render_kw={"placeholder": "client-123", **_CODE}
+        "Agent id", [InputRequired(), Length(max=schemas.ID_MAX)], render_kw={"placeholder": "client-123", **_CODE}
     )
-    name = StringField("Name", [Length(max=200)])
+    name = StringField("Name", [Length(max=schemas.TEXT_MAX)])
     capabilities = StringField(
         "Capabilities (separated by commas or spaces)", render_kw={"placeholder": "report-v1, email-v2", **_CODE}
     )
@@ -175,4 +181,9 @@ class PreviewForm(FlaskForm):
     cron_expression = StringField("Cron expression", render_kw={"placeholder": "30 2 * * *", **_CODE})
     timezone = StringField("Time zone", default="UTC", render_kw={"list": "tz-list", **_CODE})
     start = StringField("Starting from (optional, local time)", render_kw={"type": "datetime-local"})
-    count = IntegerField("Runs to show", [Optional(), NumberRange(1, 50)], default=8, render_kw={"min": 1, "max": 50})
+    count = IntegerField(
+        "Runs to show",
+        [Optional(), NumberRange(schemas.PREVIEW_COUNT_MIN, schemas.PREVIEW_COUNT_MAX)],
+        default=8,
+        render_kw={"min": schemas.PREVIEW_COUNT_MIN, "max": schemas.PREVIEW_COUNT_MAX},
+    )

@@ -27,9 +27,9 @@ def local_text(
     if value is None:
         return "—"
     local = as_utc(value).astimezone(zone(tz))
-    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    hours = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
     year = "" if local.year == this_year else f" {local.year}"
-    return f"{local:%a} {local.day} {local:%b}{year}, {clock} {local.tzname()}"
+    return f"{local:%a} {local.day} {local:%b}{year}, {hours} {local.tzname()}"
 
 
 def utc_text(value: datetime | None) -> str:
@@ -107,7 +107,7 @@ def parse_iso(text: str | None) -> datetime | None:
     """Read an ISO 8601 instant written by the preview service (with Z or an offset)."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return clock.parse_iso(text)
 
 
 def init_app(app: Flask) -> None:

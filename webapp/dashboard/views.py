@@ -7,11 +7,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 
 from .. import clock
+from ..api.schemas import SCHEDULE_PAGE_DEFAULT, parse_paging
 from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..extensions import db
-from ..models import SCHEDULE_STATUSES, ScheduledTask
-from ..scheduling import cron, schedules
+from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
+from ..scheduling import cron, dispatcher, schedules
+from . import agents, edit, login, timefmt
+from .agents import agent_ids
 from .htmx import fragment, is_htmx, page, refusal, require_login
 from .login import safe_next
 from .timefmt import local_text
@@ -19,8 +22,7 @@ from .timefmt import local_text
 bp = Blueprint("dashboard_views", __name__)
 bp.before_request(require_login)
 
-PAGE_SIZE = 20
-HISTORY_PAGE_SIZE = 20
+HISTORY_PAGE_SIZE = 20  # the detail page shows shorter history pages than the API's default
 STRIP_SIZE = 50
 
 
@@ -60,11 +62,9 @@ def index():
 @bp.get("/schedules")
 def schedule_list():
     """List schedules with filters and pages; an HTMX request gets only the table."""
-    from .agents import agent_ids
-
     client_id = request.args.get("client_id") or None
     status = request.args.get("status") or None
-    limit, offset = schedules.parse_paging(request.args, PAGE_SIZE)
+    limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
     rows, total = schedules.list_schedules(OPERATOR, client_id, status, limit, offset)
     filters = {"client_id": client_id, "status": status}
     return page(
@@ -74,7 +74,7 @@ def schedule_list():
         filters=filters,
         paging=page_links("dashboard_views.schedule_list", filters, total, limit, offset),
         clients=agent_ids(),
-        statuses=SCHEDULE_STATUSES,
+        statuses=list(ScheduleStatus),
         now=clock.utcnow(),
         here=request.full_path.rstrip("?"),
     )
@@ -84,7 +84,7 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
     """Return the history context of a schedule: one page of executions and the recent strip."""
     executions, total = schedules.list_executions(OPERATOR, schedule.schedule_id, HISTORY_PAGE_SIZE, offset)
     recent, _ = schedules.list_executions(OPERATOR, schedule.schedule_id, STRIP_SIZE, 0)
-    counts = {s: 0 for s in ("COMPLETED", "FAILED", "PENDING", "SKIPPED")}
+    counts = {s: 0 for s in ExecutionStatus}
     for execution in recent:
         counts[execution.status] = counts.get(execution.status, 0) + 1
     return {
@@ -104,7 +104,7 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
 
 def _offset() -> int:
     """Read the history offset from the query string."""
-    return schedules.parse_paging(request.args, HISTORY_PAGE_SIZE)[1]
+    return parse_paging(request.args, HISTORY_PAGE_SIZE)[1]
 
 
 @bp.get("/schedules/<schedule_id>")
@@ -128,17 +128,15 @@ def schedule_history(schedule_id: str):
 def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
     """Carry out an action through the service; return the schedule after it and a notice."""
     if action == "pause":
-        schedule = schedules.set_status(OPERATOR, schedule_id, "PAUSED")
+        schedule = schedules.set_status(OPERATOR, schedule_id, ScheduleStatus.PAUSED)
         return schedule, "Paused. It will not fire until resumed."
     if action == "resume":
-        schedule = schedules.set_status(OPERATOR, schedule_id, "ACTIVE")
+        schedule = schedules.set_status(OPERATOR, schedule_id, ScheduleStatus.ACTIVE)
         return schedule, f"Resumed. Next run {local_text(schedule.next_run_at, schedule.timezone)}."
     if action == "delete":
         schedule = schedules.delete_schedule(OPERATOR, schedule_id)
         return schedule, "Deleted. It will not fire again; its history is kept."
-    from ..scheduling.dispatcher import run_now  # the dispatcher owns firing; imported late to keep startup light
-
-    execution = run_now(OPERATOR, schedule_id)
+    execution = dispatcher.run_now(OPERATOR, schedule_id)
     db.session.expire_all()  # the firing advanced counters in its own transaction
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
     return schedule, f"Fired now: task {execution.task_id} is waiting for a worker."
@@ -168,14 +166,15 @@ def act(schedule_id: str, action: str):
 
 def init_app(app: Flask) -> None:
     """Register the dashboard's blueprints, sign-in and template helpers."""
-    from . import agents as dashboard_agents
-    from . import edit as dashboard_edit
-    from . import login as auth_views
-    from . import timefmt
-
     timefmt.init_app(app)
-    auth_views.init_app(app)
-    app.jinja_env.globals["timing_text"] = timing_text
+    login.init_app(app)
+    app.jinja_env.globals.update(
+        timing_text=timing_text,
+        # Templates ask the service what a schedule allows, and name statuses by their enum.
+        allowed_actions=schedules.allowed_actions,
+        ScheduleStatus=ScheduleStatus,
+        ExecutionStatus=ExecutionStatus,
+    )
     app.register_blueprint(bp)
-    app.register_blueprint(dashboard_edit.bp)
-    app.register_blueprint(dashboard_agents.bp)
+    app.register_blueprint(edit.bp)
+    app.register_blueprint(agents.bp)

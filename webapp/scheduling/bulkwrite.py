@@ -2,18 +2,30 @@
 
 SQLAlchemy's per-value type processing cost more than the database work itself at a few
 hundred firings per batch, so the dispatcher builds its rows already in the driver's form
-(instants as naive UTC, in SQLAlchemy's SQLite text format on SQLite; JSON as text), and the
-SQL is compiled once per dialect.
+(instants through models.stored_instant, the one stored form; JSON as text), and the SQL is
+compiled once per dialect.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
 
-from ..models import ScheduledTask, ScheduleExecution, Task, new_id
+from ..extensions import is_postgres
+from ..models import (
+    ExecutionStatus,
+    ScheduledTask,
+    ScheduleExecution,
+    ScheduleStatus,
+    Task,
+    TaskStatus,
+    new_id,
+    stored_instant,
+)
 
 SCHEDULES = ScheduledTask.__table__
 TASKS = Task.__table__
@@ -43,7 +55,10 @@ def _advance(locked: bool, new_status: bool):
     """
     where = [SCHEDULES.c.schedule_id == sa.bindparam("b_id")]
     if not locked:
-        where += [SCHEDULES.c.next_run_at == sa.bindparam("b_old"), SCHEDULES.c.status == sa.literal_column("'ACTIVE'")]
+        where += [
+            SCHEDULES.c.next_run_at == sa.bindparam("b_old"),
+            SCHEDULES.c.status == sa.literal_column(f"'{ScheduleStatus.ACTIVE}'"),
+        ]
     values = {**_ADVANCE_VALUES, "status": sa.bindparam("b_status")} if new_status else _ADVANCE_VALUES
     return sa.update(SCHEDULES).where(*where).values(**values)
 
@@ -58,20 +73,18 @@ _COMPILED: dict = {}
 class Form:
     """Turns values into the driver's form for one dialect; a batch shares few instants, so they are memoized."""
 
-    def __init__(self, session) -> None:
-        """Read the dialect of the session."""
-        self.sqlite = session.get_bind().dialect.name == "sqlite"
-        self._instants: dict = {}
+    def __init__(self, session: Session) -> None:
+        """Read the dialect of the session: SQLite stores instants as text."""
+        self.text = not is_postgres(session)
+        self._instants: dict[datetime, datetime | str] = {}
 
-    def at(self, value: datetime | None):
-        """Return an instant as the driver stores it (naive UTC; text on SQLite)."""
+    def at(self, value: datetime | None) -> datetime | str | None:
+        """Return an instant as the driver stores it (models.stored_instant)."""
         if value is None:
             return None
         stored = self._instants.get(value)
         if stored is None:
-            naive = value.astimezone(UTC).replace(tzinfo=None)
-            stored = naive.isoformat(sep=" ", timespec="microseconds") if self.sqlite else naive
-            self._instants[value] = stored
+            stored = self._instants[value] = stored_instant(value, self.text)
         return stored
 
 
@@ -85,7 +98,7 @@ def input_json_column():
     return sa.cast(SCHEDULES.c.input_data, sa.Text).label("input_json")
 
 
-def executemany(session, statement, rows: list[dict]) -> int:
+def executemany(session: Session, statement: sa.Executable, rows: list[dict]) -> int:
     """Run a statement once per row dict (already in driver form); return the rows changed."""
     conn = session.connection()
     key = (id(statement), conn.dialect.name, tuple(rows[0]))
@@ -105,7 +118,7 @@ def executemany(session, statement, rows: list[dict]) -> int:
     return conn.exec_driver_sql(str(compiled), params).rowcount
 
 
-def task_row(row, task_id: str, input_json: str, now) -> dict:
+def task_row(row: Row | ScheduledTask, task_id: str, input_json: str, now: datetime | str) -> dict:
     """Return the task a firing inserts, in driver form: PENDING, copied from the schedule."""
     return {
         "task_id": task_id,
@@ -114,14 +127,16 @@ def task_row(row, task_id: str, input_json: str, now) -> dict:
         "capability_required": row.capability_required,
         "input_data": input_json,
         "priority": row.priority,
-        "status": "PENDING",
+        "status": TaskStatus.PENDING,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
     }
 
 
-def execution_row(schedule_id: str, task_id: str | None, at, now, note: str | None) -> dict:
+def execution_row(
+    schedule_id: str, task_id: str | None, at: datetime | str, now: datetime | str, note: str | None
+) -> dict:
     """Return an execution row in driver form: PENDING with its task, or SKIPPED without one."""
     return {
         "execution_id": new_id("exec"),
@@ -129,6 +144,6 @@ def execution_row(schedule_id: str, task_id: str | None, at, now, note: str | No
         "task_id": task_id,
         "scheduled_for": at,
         "executed_at": now,
-        "status": "PENDING" if task_id else "SKIPPED",
+        "status": ExecutionStatus.PENDING if task_id else ExecutionStatus.SKIPPED,
         "error_message": note,
     }

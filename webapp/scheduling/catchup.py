@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..clock import iso_z
+from ..models import ScheduleStatus
 from . import cron
 
 SKIP_RECORD_CAP = 100
@@ -39,7 +40,7 @@ class Plan:
     skipped: list[tuple[datetime, str | None]] = field(default_factory=list)
     unrecorded: int = 0
     next_run: datetime | None = None
-    status: str = "ACTIVE"
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
     error: str | None = None
 
 
@@ -58,14 +59,14 @@ def plan(row, now: datetime, cache: dict) -> Plan:
         return _plan(row, now, cache)
     except Exception as err:  # noqa: BLE001 - one schedule's bad data must never stop the others
         reason = err.message if isinstance(err, cron.CronError) else f"{type(err).__name__}: {err}"
-        return Plan(status="FAILED", error=f"Next run cannot be computed: {reason}")
+        return Plan(status=ScheduleStatus.FAILED, error=f"Next run cannot be computed: {reason}")
 
 
 def _plan(row, now: datetime, cache: dict) -> Plan:
     """Decide what a due schedule row does at `now`."""
     first = row.next_run_at
     if not row.cron_expression:
-        return Plan(fire=first, status="COMPLETED")
+        return Plan(fire=first, status=ScheduleStatus.COMPLETED)
     expression, tz = row.cron_expression, row.timezone
     following = _next(expression, tz, first, cache)
     if following > now:  # the common case: nothing missed

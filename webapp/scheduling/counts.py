@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..extensions import begin_write
+from ..extensions import begin_write, is_postgres
 
 # Fold the deltas once this many are pending, so a read never sums a long tail.
 FOLD_THRESHOLD = 500
@@ -45,7 +45,7 @@ def fold(session: Session) -> None:
     """Move the pending deltas into the base counts, in one write transaction."""
     begin_write(session)
     try:
-        if session.get_bind().dialect.name == "postgresql":
+        if is_postgres(session):
             # One statement, one snapshot: a delta committed meanwhile is neither summed nor deleted.
             if not session.scalar(sa.text("SELECT pg_try_advisory_xact_lock(7215001)")):
                 session.rollback()

@@ -137,7 +137,7 @@ class _Spec:
 
 
 @functools.lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
+def zone_names() -> frozenset[str]:
     """Return the loadable IANA names, without host aliases like localtime."""
     return frozenset(available_timezones()) - _BAD_ZONE_NAMES
 
@@ -146,7 +146,7 @@ def get_zone(name: str) -> ZoneInfo:
     """Return the zone for an IANA name, or raise CronError(field="timezone")."""
     if not isinstance(name, str) or not name.strip():
         raise CronError("Time zone must be an IANA name such as Europe/London", "timezone")
-    if name not in _zone_names():
+    if name not in zone_names():
         raise CronError(f"Unknown time zone {name!r}; use an IANA name such as America/New_York", "timezone")
     return ZoneInfo(name)
 
@@ -407,10 +407,10 @@ def _elapsed_times(spec: _Spec, zone: ZoneInfo, after: datetime, stop: date) -> 
 
 
 def _as_utc(value: datetime, name: str) -> datetime:
-    """Return an aware UTC datetime; a naive value is taken to be UTC."""
+    """Return an aware UTC datetime (clock.as_utc: a naive value is UTC); refuse anything else."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return clock.as_utc(value)
 
 
 def _firings(
@@ -521,8 +521,3 @@ def parse_instant(value: str, tz: str) -> datetime:
         raise CronError(
             f"Invalid date-time {value!r}{reason}; use ISO 8601 such as 2025-11-29T14:00:00Z", "run_at"
         ) from None
-
-
-def to_utc_iso(dt: datetime) -> str:
-    """Write an instant as ISO 8601 UTC to the second, e.g. 2025-11-29T14:00:00Z."""
-    return _as_utc(dt, "dt").replace(microsecond=0, tzinfo=None).isoformat() + "Z"

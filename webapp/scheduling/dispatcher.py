@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..auth import Caller
-from ..errors import conflict, not_found
-from ..extensions import begin_write, db, write_transaction
-from ..models import ScheduledTask, ScheduleExecution, new_id
-from . import catchup, counts, tasks
+from ..errors import conflict
+from ..extensions import begin_write, db, is_postgres, write_transaction
+from ..models import ExecutionStatus, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
+from . import catchup, counts, schedules, tasks
 from .bulkwrite import (
     ADVANCE,
     INSERT_EXECUTION,
@@ -77,11 +77,6 @@ class _LostClaim(Exception):
     """A conditional update found a schedule already advanced."""
 
 
-def _is_postgres(session: Session) -> bool:
-    """Tell whether the session talks to PostgreSQL."""
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _hold_seconds() -> float:
     """Return the test-only pause inside a batch transaction (SCHEDULER_TEST_HOLD_SECONDS)."""
     return float(current_app.config.get("DISPATCH_HOLD_SECONDS") or 0)
@@ -91,11 +86,11 @@ def _claim(session: Session, now: datetime, limit: int) -> list[Row]:
     """Select up to `limit` due ACTIVE schedules, oldest occurrence first, locking them on PostgreSQL."""
     query = (
         sa.select(*_DUE_COLUMNS)
-        .where(SCHEDULES.c.status == "ACTIVE", SCHEDULES.c.next_run_at <= now)
+        .where(SCHEDULES.c.status == ScheduleStatus.ACTIVE, SCHEDULES.c.next_run_at <= now)
         .order_by(SCHEDULES.c.next_run_at)
         .limit(limit)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     return session.execute(query).all()
 
@@ -107,9 +102,9 @@ def _write(session: Session, new_tasks: list[dict], executions: list[dict], adva
     if executions:
         executemany(session, INSERT_EXECUTION, executions)
     if advances:
-        locked = _is_postgres(session)
-        keep = [a for a in advances if a["b_status"] == "ACTIVE"]
-        change = [a for a in advances if a["b_status"] != "ACTIVE"]
+        locked = is_postgres(session)
+        keep = [a for a in advances if a["b_status"] == ScheduleStatus.ACTIVE]
+        change = [a for a in advances if a["b_status"] != ScheduleStatus.ACTIVE]
         pairs = ((ADVANCE[locked, False], keep), (ADVANCE[locked, True], change))
         changed = sum(executemany(session, statement, rows) for statement, rows in pairs if rows)
         if changed != len(advances):
@@ -261,7 +256,7 @@ def _record(outcome: Outcome) -> None:
 
 def earliest_next_run() -> datetime | None:
     """Return the earliest next_run_at of an ACTIVE schedule, or None."""
-    query = sa.select(sa.func.min(SCHEDULES.c.next_run_at)).where(SCHEDULES.c.status == "ACTIVE")
+    query = sa.select(sa.func.min(SCHEDULES.c.next_run_at)).where(SCHEDULES.c.status == ScheduleStatus.ACTIVE)
     value = db.session.scalar(query)
     db.session.rollback()  # end the read so no snapshot is held while the timer sleeps
     return value
@@ -290,17 +285,8 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
     """Fire a schedule once, now, without moving its rhythm; PAUSED works too, DELETED is a 409."""
     now = now or clock.utcnow()
     with write_transaction() as session:
-        query = (
-            sa.select(ScheduledTask)
-            .where(ScheduledTask.schedule_id == schedule_id)
-            .execution_options(populate_existing=True)
-        )
-        if _is_postgres(session):
-            query = query.with_for_update()
-        schedule = session.scalar(query)
-        if schedule is None or not caller.may_see(schedule.client_id):
-            raise not_found()
-        if schedule.status == "DELETED":
+        schedule = schedules.schedule_or_404(caller, schedule_id, session, lock=True)
+        if "run" not in schedules.allowed_actions(schedule):
             raise conflict("Schedule is deleted and cannot run", "status")
         at = _free_instant(session, schedule, now)
         task_id = new_id("task")
@@ -312,7 +298,7 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
             task_id=task_id,
             scheduled_for=at,
             executed_at=now,
-            status="PENDING",
+            status=ExecutionStatus.PENDING,
         )
         session.add(execution)
         schedule.total_runs = (schedule.total_runs or 0) + 1

@@ -7,26 +7,27 @@ import json
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from .. import clock
 from ..api.schemas import (
-    PAGE_LIMIT_MAX,
-    PAGE_LIMIT_MIN,
+    DEFAULT_PREVIEW_COUNT,
+    DEFAULT_PRIORITY,
+    MAX_INPUT_BYTES,
     PREVIEW,
     SCHEDULE_CREATE,
     SCHEDULE_UPDATE,
-    range_message,
     validate,
 )
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found
-from ..extensions import db, write_transaction
-from ..models import EXECUTION_STATUSES, SCHEDULE_STATUSES, Agent, ScheduledTask, ScheduleExecution, new_id
+from ..extensions import db, is_postgres, write_transaction
+from ..models import Agent, ExecutionStatus, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
 from . import counts, cron
 
-MAX_INPUT_BYTES = 64 * 1024
-MAX_OFFSET = 2**31 - 1
+# What an operator or agent may do to a schedule, by its status (see allowed_actions).
+ACTIONS = ("pause", "resume", "run", "delete", "edit")
 
 
 def _check_input_data(value: dict) -> dict:
@@ -55,20 +56,51 @@ def _timing(cron_expression: str | None, run_at: str | None, tz: str, now: datet
         when = cron.parse_instant(run_at, tz)
     except cron.CronError as err:
         raise _cron_error(err) from None
-    if when <= now:
-        raise invalid("run_at is in the past", "run_at")
+    refuse_past(when, now)
     return None, when, when
 
 
-def _get(session, caller: Caller, schedule_id: str, for_update: bool = False) -> ScheduledTask:
-    """Return the caller's schedule or raise 404 (someone else's is absent too)."""
+def refuse_past(run_at: datetime, now: datetime | None = None) -> None:
+    """Refuse a one-time run_at that is not after `now` (400)."""
+    if run_at <= (now or clock.utcnow()):
+        raise invalid("run_at is in the past", "run_at")
+
+
+def schedule_or_404(
+    caller: Caller, schedule_id: str, session: Session | None = None, lock: bool = False
+) -> ScheduledTask:
+    """Return the caller's schedule or raise 404 (someone else's is absent too).
+
+    With `lock`, inside a write transaction: the row is locked FOR UPDATE on PostgreSQL (SQLite's
+    writer already holds the database) and read afresh, never from the session's identity map.
+    """
+    session = session or db.session()
     query = sa.select(ScheduledTask).where(ScheduledTask.schedule_id == schedule_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+    if lock:
+        query = query.execution_options(populate_existing=True)
+        if is_postgres(session):
+            query = query.with_for_update()
     schedule = session.scalar(query)
     if schedule is None or not caller.may_see(schedule.client_id):
         raise not_found()
     return schedule
+
+
+def allowed_actions(schedule: ScheduledTask) -> frozenset[str]:
+    """Return which of ACTIONS the schedule allows now; the dashboard shows exactly these.
+
+    Pause an ACTIVE one; resume a PAUSED or FAILED one; run now, delete or edit any that is
+    not DELETED (a deleted schedule keeps its history and allows nothing).
+    """
+    status = schedule.status
+    if status == ScheduleStatus.DELETED:
+        return frozenset()
+    allowed = {"run", "delete", "edit"}
+    if status == ScheduleStatus.ACTIVE:
+        allowed.add("pause")
+    if status in (ScheduleStatus.PAUSED, ScheduleStatus.FAILED):
+        allowed.add("resume")
+    return frozenset(allowed)
 
 
 def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> ScheduledTask:
@@ -92,13 +124,13 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
             task_type=data["task_type"],
             capability_required=data["capability_required"],
             input_data=input_data,
-            priority=data.get("priority", 5),
+            priority=data.get("priority", DEFAULT_PRIORITY),
             cron_expression=expression,
             run_at=run_at,
             timezone=tz,
             description=data.get("description"),
             next_run_at=next_run,
-            status="ACTIVE",
+            status=ScheduleStatus.ACTIVE,
             total_runs=0,
             failed_runs=0,
             created_at=now,
@@ -121,32 +153,32 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
     if "input_data" in data:
         _check_input_data(data["input_data"])
     with write_transaction() as session:
-        schedule = _get(session, caller, schedule_id, for_update=True)
-        if schedule.status == "DELETED":
+        schedule = schedule_or_404(caller, schedule_id, session, lock=True)
+        if "edit" not in allowed_actions(schedule):
             raise conflict("Schedule is deleted and cannot be changed", "status")
         retimed = "cron_expression" in data or "run_at" in data
-        if schedule.status == "COMPLETED" and "status" in data and not retimed:
+        if schedule.status == ScheduleStatus.COMPLETED and "status" in data and not retimed:
             raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
         tz = data.get("timezone", schedule.timezone)
         expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
         if retimed:
             expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
         elif "timezone" in data:
-            if expression is not None and schedule.status in ("ACTIVE", "PAUSED"):
+            if expression is not None and schedule.status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
                 next_run = _timing(expression, None, tz, now)[2]
             else:
                 _zone(tz)
         status = data.get("status", schedule.status)
-        if retimed and "status" not in data and schedule.status in ("COMPLETED", "FAILED"):
-            status = "ACTIVE"
-        if status == "ACTIVE" and schedule.status != "ACTIVE" and not retimed:
+        if retimed and "status" not in data and schedule.status in (ScheduleStatus.COMPLETED, ScheduleStatus.FAILED):
+            status = ScheduleStatus.ACTIVE
+        if status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE and not retimed:
             next_run = _resume_next(expression, run_at, tz, now)
         for field in ("task_type", "capability_required", "input_data", "priority", "description"):
             if field in data:
                 setattr(schedule, field, data[field])
         schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
         schedule.next_run_at = next_run
-        if status == "ACTIVE":
+        if status == ScheduleStatus.ACTIVE:
             schedule.last_error = None
         schedule.status = status
         schedule.updated_at = now
@@ -173,7 +205,7 @@ def _resume_next(expression: str | None, run_at: datetime | None, tz: str, now: 
         raise _cron_error(err) from None
 
 
-def set_status(caller: Caller, schedule_id: str, status: str, now: datetime | None = None) -> ScheduledTask:
+def set_status(caller: Caller, schedule_id: str, status: ScheduleStatus, now: datetime | None = None) -> ScheduledTask:
     """Pause (PAUSED) or resume (ACTIVE) a schedule."""
     return update_schedule(caller, schedule_id, {"status": status}, now)
 
@@ -182,10 +214,10 @@ def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = Non
     """Soft-delete a schedule: it never fires again; its history is kept."""
     now = now or clock.utcnow()
     with write_transaction() as session:
-        schedule = _get(session, caller, schedule_id, for_update=True)
-        if schedule.status == "DELETED":
+        schedule = schedule_or_404(caller, schedule_id, session, lock=True)
+        if "delete" not in allowed_actions(schedule):
             raise conflict("Schedule is already deleted", "status")
-        schedule.status = "DELETED"
+        schedule.status = ScheduleStatus.DELETED
         schedule.next_run_at = None
         schedule.updated_at = now
     return schedule
@@ -193,25 +225,7 @@ def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = Non
 
 def get_schedule(caller: Caller, schedule_id: str) -> ScheduledTask:
     """Return one schedule the caller may see."""
-    return _get(db.session, caller, schedule_id)
-
-
-def parse_paging(args, default_limit: int) -> tuple[int, int]:
-    """Read limit and offset from query arguments; refuse bad values with a 400 that names the range."""
-    values = {}
-    for name, default, low, high in (
-        ("limit", default_limit, PAGE_LIMIT_MIN, PAGE_LIMIT_MAX),
-        ("offset", 0, 0, MAX_OFFSET),  # past MAX_OFFSET the databases overflow
-    ):
-        raw = args.get(name, default)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise invalid(f"{name} must be an integer", name) from None
-        if not low <= value <= high:
-            raise invalid(range_message(name, low, high), name)
-        values[name] = value
-    return values["limit"], values["offset"]
+    return schedule_or_404(caller, schedule_id)
 
 
 def encode_cursor(at: datetime, row_id: str) -> str:
@@ -234,7 +248,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, row_id = raw.split("|", 1)
         if "\x00" in row_id:
             raise ValueError("NUL in a cursor")  # PostgreSQL cannot compare text holding NUL
-        return datetime.fromisoformat(created.replace("Z", "+00:00")), row_id
+        return clock.parse_iso(created), row_id
     except (ValueError, UnicodeDecodeError):
         raise invalid("cursor is not one this service issued", "cursor") from None
 
@@ -258,14 +272,14 @@ def list_schedules(
     A `cursor` (from encode_cursor) continues after a given row in constant time,
     where a deep `offset` has to walk the index up to it.
     """
-    if status is not None and status not in SCHEDULE_STATUSES:
-        raise invalid(f"status must be one of {', '.join(SCHEDULE_STATUSES)}", "status")
+    if status is not None and status not in list(ScheduleStatus):
+        raise invalid(f"status must be one of {', '.join(ScheduleStatus)}", "status")
     if not caller.is_admin:
         if client_id and client_id != caller.agent_id:
             return [], 0
         client_id = caller.agent_id
     # An IN list (rather than != 'DELETED') lets both databases answer from an index.
-    shown = [status] if status else [s for s in SCHEDULE_STATUSES if s != "DELETED"]
+    shown = [status] if status else [s for s in ScheduleStatus if s != ScheduleStatus.DELETED]
     conditions = [ScheduledTask.status.in_(shown)]
     if client_id:
         conditions.append(ScheduledTask.client_id == client_id)
@@ -295,9 +309,9 @@ def list_executions(
     cursor: str | None = None,
 ) -> tuple[list[ScheduleExecution], int]:
     """Return a page of a schedule's executions, newest first, and the total that match."""
-    _get(db.session, caller, schedule_id)
-    if status is not None and status not in EXECUTION_STATUSES:
-        raise invalid(f"status must be one of {', '.join(EXECUTION_STATUSES)}", "status")
+    schedule_or_404(caller, schedule_id)
+    if status is not None and status not in list(ExecutionStatus):
+        raise invalid(f"status must be one of {', '.join(ExecutionStatus)}", "status")
     where = [ScheduleExecution.schedule_id == schedule_id]
     if status is not None:
         where.append(ScheduleExecution.status == status)
@@ -360,7 +374,7 @@ def preview(body: dict, now: datetime | None = None) -> dict:
         zone = cron.get_zone(tz)
         expression = cron.normalize(data["cron_expression"])
         start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or clock.utcnow())
-        runs = cron.occurrences(expression, tz, start, data.get("count", 5))
+        runs = cron.occurrences(expression, tz, start, data.get("count", DEFAULT_PREVIEW_COUNT))
         description = cron.describe(expression)
     except cron.CronError as err:
         raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None

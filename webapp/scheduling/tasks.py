@@ -30,22 +30,17 @@ from ..api.schemas import CLAIM, COMPLETE, FAIL, validate
 from ..auth import Caller
 from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
-from ..extensions import db, write_transaction
-from ..models import Agent, ScheduledTask, ScheduleExecution, Task
+from ..extensions import db, is_postgres, write_transaction
+from ..models import Agent, ScheduledTask, ScheduleExecution, Task, TaskStatus
 from .schedules import execution_dict
 
 DEFAULT_LEASE_SECONDS = 300
 MAX_ATTEMPTS = 5
-FINISHED = ("COMPLETED", "FAILED")
+FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED)
 
 TASKS = Task.__table__
 EXECUTIONS = ScheduleExecution.__table__
 SCHEDULES = ScheduledTask.__table__
-
-
-def _is_postgres(session) -> bool:
-    """Tell whether the session talks to PostgreSQL."""
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _record(outcome: str, count: int = 1) -> None:
@@ -55,7 +50,9 @@ def _record(outcome: str, count: int = 1) -> None:
         metrics.record_task(outcome, count)
 
 
-def _finish_rows(session, task_id: str, status: str, result_data, error_message: str | None, now: datetime) -> None:
+def _finish_rows(
+    session, task_id: str, status: TaskStatus, result_data, error_message: str | None, now: datetime
+) -> None:
     """Finish a task, its execution and (on failure) its schedule's failed_runs, with core updates."""
     result = sa.null() if result_data is None else result_data
     session.execute(
@@ -68,7 +65,7 @@ def _finish_rows(session, task_id: str, status: str, result_data, error_message:
         .where(EXECUTIONS.c.task_id == task_id)
         .values(status=status, result_data=result, error_message=error_message)
     )
-    if status == "FAILED":
+    if status == TaskStatus.FAILED:
         owners = sa.select(EXECUTIONS.c.schedule_id).where(EXECUTIONS.c.task_id == task_id).scalar_subquery()
         session.execute(
             sa.update(SCHEDULES)
@@ -81,10 +78,10 @@ def _requeue_expired(session, now: datetime, limit: int = 1000) -> tuple[int, in
     """Return expired leases to PENDING, or FAIL tasks out of attempts; return (requeued, failed)."""
     query = (
         sa.select(TASKS.c.task_id, TASKS.c.attempts)
-        .where(TASKS.c.status == "RUNNING", TASKS.c.lease_expires_at < now)
+        .where(TASKS.c.status == TaskStatus.RUNNING, TASKS.c.lease_expires_at < now)
         .limit(limit)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
     retry = [r.task_id for r in rows if r.attempts < MAX_ATTEMPTS]
@@ -92,18 +89,20 @@ def _requeue_expired(session, now: datetime, limit: int = 1000) -> tuple[int, in
     if retry:
         session.execute(
             sa.update(TASKS)
-            .where(TASKS.c.task_id.in_(retry), TASKS.c.status == "RUNNING")
-            .values(status="PENDING", agent_id=None, lease_expires_at=None, updated_at=now)
+            .where(TASKS.c.task_id.in_(retry), TASKS.c.status == TaskStatus.RUNNING)
+            .values(status=TaskStatus.PENDING, agent_id=None, lease_expires_at=None, updated_at=now)
         )
     for task_id in give_up:
-        _finish_rows(session, task_id, "FAILED", None, f"Lease expired {MAX_ATTEMPTS} times; giving up", now)
+        _finish_rows(session, task_id, TaskStatus.FAILED, None, f"Lease expired {MAX_ATTEMPTS} times; giving up", now)
     return len(retry), len(give_up)
 
 
 def expire_leases(now: datetime | None = None) -> int:
     """Requeue tasks whose lease has expired (the dispatcher tick calls this); return how many."""
     now = now or clock.utcnow()
-    expired = sa.select(TASKS.c.task_id).where(TASKS.c.status == "RUNNING", TASKS.c.lease_expires_at < now).limit(1)
+    expired = (
+        sa.select(TASKS.c.task_id).where(TASKS.c.status == TaskStatus.RUNNING, TASKS.c.lease_expires_at < now).limit(1)
+    )
     found = db.session.scalar(expired)
     db.session.rollback()  # a cheap read first, so idle ticks never take the write lock
     if found is None:
@@ -140,19 +139,19 @@ def claim(caller: Caller, body: dict, now: datetime | None = None) -> list[Task]
         requeued, failed = _requeue_expired(session, now)
         query = (
             sa.select(TASKS.c.task_id)
-            .where(TASKS.c.status == "PENDING", TASKS.c.capability_required.in_(capabilities))
+            .where(TASKS.c.status == TaskStatus.PENDING, TASKS.c.capability_required.in_(capabilities))
             .order_by(TASKS.c.priority.desc(), TASKS.c.created_at, TASKS.c.task_id)
             .limit(data.get("limit", 1))
         )
-        if _is_postgres(session):
+        if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         ids = list(session.scalars(query))
         if ids:
             session.execute(
                 sa.update(TASKS)
-                .where(TASKS.c.task_id.in_(ids), TASKS.c.status == "PENDING")
+                .where(TASKS.c.task_id.in_(ids), TASKS.c.status == TaskStatus.PENDING)
                 .values(
-                    status="RUNNING",
+                    status=TaskStatus.RUNNING,
                     agent_id=caller.agent_id,
                     lease_expires_at=now + lease,
                     attempts=TASKS.c.attempts + 1,
@@ -174,19 +173,19 @@ def _may_see(caller: Caller, task: Task) -> bool:
     return caller.is_admin or (caller.agent_id is not None and caller.agent_id in (task.client_id, task.agent_id))
 
 
-def _finish(caller: Caller, task_id: str, status: str, result_data, error_message, now: datetime | None) -> Task:
+def _finish(caller: Caller, task_id: str, status: TaskStatus, result_data, error_message, now: datetime | None) -> Task:
     """Finish a task the caller holds; see the module rules for 404 and 409."""
     now = now or clock.utcnow()
     with write_transaction() as session:
         query = sa.select(Task).where(Task.task_id == task_id).execution_options(populate_existing=True)
-        if _is_postgres(session):
+        if is_postgres(session):
             query = query.with_for_update()
         task = session.scalar(query)
         if task is None or not _may_see(caller, task):
             raise not_found("Task")
         if task.status in FINISHED:
             raise conflict(f"Task is already {task.status}", "status")
-        if task.status != "RUNNING" or task.agent_id != caller.agent_id:
+        if task.status != TaskStatus.RUNNING or task.agent_id != caller.agent_id:
             raise conflict("Task is not claimed by you; claim it first", "status")
         if task.lease_expires_at is not None and as_utc(task.lease_expires_at) <= now:
             # The lease rule (module docstring): an expired lease ended this attempt.
@@ -201,13 +200,13 @@ def _finish(caller: Caller, task_id: str, status: str, result_data, error_messag
 def complete(caller: Caller, task_id: str, body: dict, now: datetime | None = None) -> Task:
     """Complete a task the caller holds, with its result_data."""
     data = validate(COMPLETE, body)
-    return _finish(caller, task_id, "COMPLETED", data.get("result_data"), None, now)
+    return _finish(caller, task_id, TaskStatus.COMPLETED, data.get("result_data"), None, now)
 
 
 def fail(caller: Caller, task_id: str, body: dict, now: datetime | None = None) -> Task:
     """Fail a task the caller holds, with its error_message."""
     data = validate(FAIL, body)
-    return _finish(caller, task_id, "FAILED", None, data["error_message"], now)
+    return _finish(caller, task_id, TaskStatus.FAILED, None, data["error_message"], now)
 
 
 def get_task(caller: Caller, task_id: str) -> Task:

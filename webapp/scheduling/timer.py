@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
 from .. import clock, config
-from ..models import ScheduledTask
+from ..models import ScheduledTask, ScheduleStatus
 from . import dispatcher
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def start(app: Flask) -> Timer:
 
 def _note_schedule(_mapper, _connection, target: ScheduledTask) -> None:
     """Remember a written schedule's next_run_at so the commit can wake the timer early."""
-    if target.status == "ACTIVE" and target.next_run_at is not None:
+    if target.status == ScheduleStatus.ACTIVE and target.next_run_at is not None:
         session = object_session(target)
         if session is not None:
             session.info.setdefault("scheduler_wake", []).append(target.next_run_at)
