@@ -78,12 +78,16 @@ def test_a_frozen_clock_freezes_every_stored_instant(app, client, runner, frozen
         "operators.created_at": [CREATED],
         "tasks.created_at": [FIRED],
         "tasks.updated_at": [FINISHED],  # claimed at CLAIMED, then completed
+        "tasks.started_at": [CLAIMED],
+        "tasks.finished_at": [FINISHED],
         "scheduled_tasks.created_at": [CREATED],
         "scheduled_tasks.updated_at": [FIRED],
         "scheduled_tasks.next_run_at": [OCCURRENCE + timedelta(minutes=5)],
         "scheduled_tasks.last_run_at": [OCCURRENCE],
         "schedule_executions.scheduled_for": [OCCURRENCE],
         "schedule_executions.executed_at": [FIRED],
+        "schedule_executions.started_at": [CLAIMED],
+        "schedule_executions.finished_at": [FINISHED],
     }
     with app.app_context():
         assert dispatcher.earliest_next_run() == OCCURRENCE + timedelta(minutes=5)

@@ -19,7 +19,7 @@ class ScheduleStatus(StrEnum):
 
     ACTIVE = "ACTIVE"
     PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"  # a one-time schedule that fired
+    COMPLETED = "COMPLETED"  # a one-time schedule that fired, or one past its end_at or max_runs
     FAILED = "FAILED"  # its next run can no longer be computed
     DELETED = "DELETED"  # soft-deleted: history is kept
 
@@ -31,15 +31,58 @@ class TaskStatus(StrEnum):
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # replaced before any worker took it
 
 
 class ExecutionStatus(StrEnum):
     """What became of one occurrence; stored as its name."""
 
+    BUFFERED = "BUFFERED"  # waits, without a task, for the going run to end (overlap BUFFER_ONE)
     PENDING = "PENDING"
+    RUNNING = "RUNNING"  # its task is claimed, or waits for a retry
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"  # never fired; `reason` says why
+
+
+# An execution whose run is still going: fired and not finished (a retry wait keeps it RUNNING).
+GOING_EXECUTION_STATUSES = (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+
+
+class ExecutionTrigger(StrEnum):
+    """What fired an execution; stored as its name."""
+
+    SCHEDULE = "SCHEDULE"
+    RUN_NOW = "RUN_NOW"
+    BACKFILL = "BACKFILL"
+
+
+class ExecutionReason(StrEnum):
+    """Why an occurrence was skipped or cancelled; stored as its name."""
+
+    MISSED = "MISSED"
+    OVERLAP = "OVERLAP"
+    OUTSIDE_CATCHUP_WINDOW = "OUTSIDE_CATCHUP_WINDOW"
+    REPLACED = "REPLACED"
+    HOLIDAY = "HOLIDAY"
+
+
+class OverlapPolicy(StrEnum):
+    """What an occurrence does while the schedule's previous run is still going."""
+
+    ALLOW = "ALLOW"
+    SKIP = "SKIP"
+    BUFFER_ONE = "BUFFER_ONE"
+    REPLACE = "REPLACE"
+
+
+class MisfirePolicy(StrEnum):
+    """What happens to missed occurrences."""
+
+    FIRE_LATEST = "FIRE_LATEST"
+    FIRE_ALL = "FIRE_ALL"
+    SKIP = "SKIP"
 
 
 # How SQLite stores an instant (it has no instant type): naive UTC text that sorts as the instants
@@ -138,6 +181,14 @@ class Task(db.Model):
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # Attempts (copied from the schedule when it fires; later edits do not reach existing tasks).
+    max_attempts: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+    retry_policy: Mapped[dict | None] = mapped_column(sa.JSON)
+    timeout_seconds: Mapped[int] = mapped_column(sa.Integer, default=300, server_default="300")
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ScheduledTask(db.Model):
@@ -171,6 +222,20 @@ class ScheduledTask(db.Model):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    # Policies (SPEC Part 2); the server defaults leave schedules made before them unchanged.
+    overlap_policy: Mapped[str] = mapped_column(sa.String(16), default="ALLOW", server_default="ALLOW")
+    misfire_policy: Mapped[str] = mapped_column(sa.String(16), default="FIRE_LATEST", server_default="FIRE_LATEST")
+    catchup_window_seconds: Mapped[int | None] = mapped_column(sa.Integer)
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_runs: Mapped[int | None] = mapped_column(sa.Integer)
+    remaining_runs: Mapped[int | None] = mapped_column(sa.Integer)
+    jitter_seconds: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    retry_policy: Mapped[dict | None] = mapped_column(sa.JSON)
+    timeout_seconds: Mapped[int] = mapped_column(sa.Integer, default=300, server_default="300")
+    pause_after_failures: Mapped[int | None] = mapped_column(sa.Integer)
+    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    paused_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class ScheduleExecution(db.Model):
@@ -180,6 +245,8 @@ class ScheduleExecution(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("schedule_id", "scheduled_for", name="uq_execution_occurrence"),
         sa.Index("ix_schedule_executions_task", "task_id"),
+        # The overlap check and the buffered run are found by (schedule_id, status).
+        sa.Index("ix_schedule_executions_open", "schedule_id", "status"),
     )
     execution_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     schedule_id: Mapped[str] = mapped_column(sa.ForeignKey("scheduled_tasks.schedule_id"))
@@ -189,6 +256,11 @@ class ScheduleExecution(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16), default=ExecutionStatus.PENDING)
     result_data: Mapped[dict | None] = mapped_column(sa.JSON)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
+    trigger: Mapped[str] = mapped_column(sa.String(16), default="SCHEDULE", server_default="SCHEDULE")
+    reason: Mapped[str | None] = mapped_column(sa.String(32))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Operator(db.Model):

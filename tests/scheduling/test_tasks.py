@@ -170,7 +170,7 @@ def test_the_task_endpoints_follow_who_may_see_and_finish(client, app, agents):
     response = client.post("/aitp/tasks/claim", json={"capabilities": ["report-v1"]}, headers=agents["worker"])
     assert response.status_code == 200
     [claimed] = response.get_json()["tasks"]
-    assert (claimed["task_id"], claimed["status"], claimed["execution"]["status"]) == (tid, "RUNNING", "PENDING")
+    assert (claimed["task_id"], claimed["status"], claimed["execution"]["status"]) == (tid, "RUNNING", "RUNNING")
     assert claimed["lease_expires_at"].endswith("Z") and claimed["schedule_id"].startswith("sched-")
     for who, status in (("owner", 200), ("worker", 200), ("admin", 200), ("other", 404)):
         assert client.get(f"/aitp/tasks/{tid}", headers=agents[who]).status_code == status
@@ -233,7 +233,7 @@ def test_an_expired_lease_ends_the_attempt_even_before_the_task_is_requeued(app,
     assert "lease expired at 2025-03-01T08:00:30Z" in err.value.message
     t = task(app, tid)
     assert (t.status, t.agent_id, t.result_data, t.error_message) == ("RUNNING", "worker-1", None, None)
-    assert execution_of(app, tid).status == "PENDING"
+    assert execution_of(app, tid).status == "RUNNING"  # an execution is RUNNING while its task is claimed
     with app.app_context():
         assert tasks.expire_leases(NOW + timedelta(seconds=31)) == 1
     assert (task(app, tid).status, task(app, tid).attempts) == ("PENDING", 1)

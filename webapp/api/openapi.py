@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, jsonify
 
 from ..errors import ERROR_CODES, codes_of
-from ..models import ExecutionStatus, ScheduleStatus
+from ..models import ExecutionStatus, ExecutionTrigger, ScheduleStatus
 from . import schemas
 
 bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
@@ -67,6 +67,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "cron_expression": "0 9 * * *",
         "timezone": "America/New_York",
         "description": "Daily sales report at 9 AM every day",
+        "overlap_policy": "SKIP",
+        "retry_policy": {"max_attempts": 3, "initial_interval_seconds": 30},
+        "pause_after_failures": 5,
     },
     "ScheduleUpdate": {"status": ScheduleStatus.PAUSED},
     "PreviewRequest": {"cron_expression": "30 9 * * MON-FRI", "timezone": "Europe/Paris", "count": 3},
@@ -112,6 +115,7 @@ LIST_FILTERS = [
 ]
 EXECUTION_FILTERS = [
     _query("status", {"type": "string", "enum": list(ExecutionStatus)}, "Only executions with this status."),
+    _query("trigger", {"type": "string", "enum": list(ExecutionTrigger)}, "Only executions fired this way."),
 ]
 
 

@@ -7,7 +7,7 @@ from werkzeug.routing import BaseConverter
 
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
-from ..scheduling import schedules
+from ..scheduling import answers, schedules
 from .schemas import (
     EXECUTION_LIST_QUERY,
     EXECUTION_PAGE_DEFAULT,
@@ -54,7 +54,7 @@ def json_body() -> dict:
 
 def _created_view(s) -> dict:
     """Return the create response of the contract (with every other field too)."""
-    return schedules.schedule_dict(s)
+    return answers.schedule_answer(s)
 
 
 @bp.post("/tasks/schedule")
@@ -82,7 +82,7 @@ def list_schedules():
     )
     return jsonify(
         {
-            "schedules": [schedules.schedule_dict(s) for s in rows],
+            "schedules": answers.schedule_answers(rows),
             "total": total,
             "limit": limit,
             "offset": offset,
@@ -95,7 +95,7 @@ def list_schedules():
 @require_agent
 def get_schedule(schedule_id: str):
     """Return every field of one schedule."""
-    return jsonify(schedules.schedule_dict(schedules.get_schedule(current_caller(), schedule_id)))
+    return jsonify(answers.schedule_answer(schedules.get_schedule(current_caller(), schedule_id)))
 
 
 @bp.put("/tasks/schedule/<schedule_id:schedule_id>")
@@ -103,7 +103,7 @@ def get_schedule(schedule_id: str):
 def update_schedule(schedule_id: str):
     """Change the editable fields of a schedule."""
     schedule = schedules.update_schedule(current_caller(), schedule_id, json_body())
-    return jsonify(schedules.schedule_dict(schedule))
+    return jsonify(answers.schedule_answer(schedule))
 
 
 @bp.delete("/tasks/schedule/<schedule_id:schedule_id>")
@@ -120,7 +120,7 @@ def delete_schedule(schedule_id: str):
 @require_agent
 @takes_query(*EXECUTION_LIST_QUERY)
 def list_executions(schedule_id: str):
-    """Return a schedule's execution history, newest first."""
+    """Return a schedule's execution history, newest first; `status=` and `trigger=` filter it."""
     limit, offset = parse_paging(request.args, EXECUTION_PAGE_DEFAULT)
     rows, total = schedules.list_executions(
         current_caller(),
@@ -128,11 +128,12 @@ def list_executions(schedule_id: str):
         limit,
         offset,
         request.args.get("status") or None,
+        request.args.get("trigger") or None,
         request.args.get("cursor") or None,
     )
     return jsonify(
         {
-            "executions": [schedules.execution_dict(e) for e in rows],
+            "executions": [answers.execution_dict(e) for e in rows],
             "total": total,
             "limit": limit,
             "offset": offset,

@@ -11,7 +11,15 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 
 from ..errors import ServiceError, invalid
-from ..models import ExecutionStatus, ScheduleStatus, TaskStatus
+from ..models import (
+    ExecutionReason,
+    ExecutionStatus,
+    ExecutionTrigger,
+    MisfirePolicy,
+    OverlapPolicy,
+    ScheduleStatus,
+    TaskStatus,
+)
 
 # Field limits: the one definition of each.
 TEXT_MAX = 200  # task_type, capability_required, cron_expression, a capability
@@ -26,6 +34,16 @@ PREVIEW_COUNT_MIN, PREVIEW_COUNT_MAX, DEFAULT_PREVIEW_COUNT = 1, 50, 5
 CLAIM_LIMIT_MAX = 100
 LEASE_SECONDS_MAX = 86400
 MAX_OFFSET = 2**31 - 1  # past it the databases overflow
+CATCHUP_WINDOW_MAX = 31536000  # a year, in seconds
+MAX_RUNS_MAX = 1000000
+JITTER_MAX = 3600
+TIMEOUT_MAX, DEFAULT_TIMEOUT = 604800, 300  # a week; the lease a claim grants by default
+PAUSE_AFTER_MAX = 1000
+RETRY_ATTEMPTS_MAX = 20
+RETRY_INTERVAL_MAX = 86400
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 10.0
+BACKFILL_MAX = 1000  # occurrences one backfill may cover
+UPCOMING_MAX = 100
 
 # Deeper JSON than this is refused: no real payload needs it, and deep nesting costs stack in every
 # walk over it (decoding, validation, storage).
@@ -45,6 +63,58 @@ SCHEDULE_FIELDS: dict[str, Any] = {
     "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
     "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX},
 }
+
+
+def _int(low: int, high: int, nullable: bool = False, description: str = "") -> dict[str, Any]:
+    """Return an integer schema with its range (and null when allowed)."""
+    return {
+        "type": ["integer", "null"] if nullable else "integer",
+        "minimum": low,
+        "maximum": high,
+        "description": description,
+    }
+
+
+RETRY_POLICY = {
+    "type": ["object", "null"],
+    "description": "How the tasks this schedule creates are retried; omitted keys take their defaults.",
+    "properties": {
+        "max_attempts": _int(1, RETRY_ATTEMPTS_MAX, description="Attempts in all, the first included (1: no retry)."),
+        "initial_interval_seconds": _int(1, RETRY_INTERVAL_MAX, description="Wait before the first retry (10)."),
+        "backoff_coefficient": {
+            "type": "number",
+            "minimum": BACKOFF_MIN,
+            "maximum": BACKOFF_MAX,
+            "description": "Each wait grows by this factor (2.0).",
+        },
+        "max_interval_seconds": _int(1, RETRY_INTERVAL_MAX, description="No wait is longer (3600)."),
+    },
+    "additionalProperties": False,
+}
+
+POLICY_FIELDS: dict[str, Any] = {
+    "overlap_policy": {
+        "type": "string",
+        "enum": list(OverlapPolicy),
+        "description": "An occurrence while the previous run is going (ALLOW).",
+    },
+    "misfire_policy": {
+        "type": "string",
+        "enum": list(MisfirePolicy),
+        "description": "Missed occurrences (FIRE_LATEST).",
+    },
+    "catchup_window_seconds": _int(1, CATCHUP_WINDOW_MAX, True, "An occurrence due longer ago never fires."),
+    "start_at": {"type": ["string", "null"], "maxLength": INSTANT_MAX, "description": "No occurrence before it."},
+    "end_at": {"type": ["string", "null"], "maxLength": INSTANT_MAX, "description": "No occurrence after it."},
+    "max_runs": _int(1, MAX_RUNS_MAX, True, "Complete after this many firings (cron only)."),
+    "jitter_seconds": _int(0, JITTER_MAX, description="Stable offset in [0, jitter) per occurrence."),
+    "retry_policy": RETRY_POLICY,
+    "timeout_seconds": _int(
+        1, TIMEOUT_MAX, description="Lease a claim grants: an attempt without a heartbeat this long has failed."
+    ),
+    "pause_after_failures": _int(1, PAUSE_AFTER_MAX, True, "Pause after this many consecutive FAILED executions."),
+}
+SCHEDULE_FIELDS.update(POLICY_FIELDS)
 
 SCHEDULE_CREATE = {
     "type": "object",
@@ -102,15 +172,39 @@ FAIL = {
     "additionalProperties": False,
 }
 
+HEARTBEAT = {"type": "object", "properties": {}, "additionalProperties": False}
+
+BACKFILL = {
+    "type": "object",
+    "properties": {
+        "start": {"type": "string", "maxLength": INSTANT_MAX, "description": "First instant of the range (inclusive)."},
+        "end": {
+            "type": "string",
+            "maxLength": INSTANT_MAX,
+            "description": "End of the range (exclusive), not in the future.",
+        },
+        "dry_run": {"type": "boolean", "description": "List what would fire; change nothing."},
+    },
+    "required": ["start", "end"],
+    "additionalProperties": False,
+}
+
 # Every paged list takes limit in 1..100 (each has its own default) and offset or cursor.
 PAGE_LIMIT_MIN, PAGE_LIMIT_MAX = 1, 100
 SCHEDULE_PAGE_DEFAULT = 20  # GET /aitp/tasks/schedule
 EXECUTION_PAGE_DEFAULT = 50  # GET /aitp/tasks/schedule/{id}/executions
 PAGING_QUERY = ("limit", "offset", "cursor")
 SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
-EXECUTION_LIST_QUERY = ("status", *PAGING_QUERY)
+EXECUTION_LIST_QUERY = ("status", "trigger", *PAGING_QUERY)
 
-_TYPE_NAMES = {"object": "an object", "integer": "an integer", "string": "a string", "array": "a list"}
+_TYPE_NAMES = {
+    "object": "an object",
+    "integer": "an integer",
+    "string": "a string",
+    "array": "a list",
+    "number": "a number",
+    "boolean": "true or false",
+}
 NAME_ECHO_LIMIT = 64  # an unknown field or parameter is named, cut to this length: a message never echoes a body
 
 
@@ -133,7 +227,8 @@ def _label(error) -> str:
     if not error.path:
         return "body"
     head, *rest = error.path
-    return str(head) + "".join(f"[{p}]" for p in rest)
+    # An item of a list reads capabilities[0]; a key of an object reads retry_policy.max_attempts.
+    return str(head) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
 
 
 def _message(error) -> tuple[str, str | None]:
@@ -145,6 +240,8 @@ def _message(error) -> tuple[str, str | None]:
     if v == "additionalProperties":
         extra = sorted(set(error.instance) - set(schema.get("properties", {})))
         name = quoted_name(extra[0]) if extra else None
+        if error.path:  # inside an object field: name the key in full, blame the field
+            return f"Unknown field: {label}.{name}", field
         return f"Unknown field: {name}", name
     if v == "required":
         name = error.message.split("'")[1] if "'" in error.message else None
@@ -324,7 +421,29 @@ SCHEDULE_OUT = _record(
         "updated_at": _INSTANT,
     }
 )
-SCHEDULE_OUT["properties"]["last_error"] = {"type": ["string", "null"], "description": "Why it became FAILED."}
+SCHEDULE_OUT["properties"]["last_error"] = {
+    "type": ["string", "null"],
+    "description": "Why it became FAILED or COMPLETED by a bound or a run limit.",
+}
+_POLICY_OUT: dict[str, Any] = {
+    **{k: {key: val for key, val in v.items() if key != "maxLength"} for k, v in POLICY_FIELDS.items()},
+    "start_at": _MAYBE_INSTANT,
+    "end_at": _MAYBE_INSTANT,
+    "retry_policy": {
+        "type": "object",
+        "properties": RETRY_POLICY["properties"],
+        "required": list(RETRY_POLICY["properties"]),
+    },
+    "remaining_runs": {"type": ["integer", "null"], "minimum": 0, "description": "Firings left under max_runs."},
+    "consecutive_failures": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "FAILED executions since the last COMPLETED one.",
+    },
+    "paused_reason": {"type": ["string", "null"], "description": "Why the schedule paused itself."},
+}
+SCHEDULE_OUT["properties"].update(_POLICY_OUT)
+SCHEDULE_OUT["required"] += list(_POLICY_OUT)
 
 _PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
 
@@ -352,8 +471,28 @@ EXECUTION_OUT = _record(
         "status": {"type": "string", "enum": list(ExecutionStatus)},
         "result_data": {},
         "error_message": {"type": ["string", "null"]},
+        "trigger": {"type": "string", "enum": list(ExecutionTrigger)},
+        "reason": {"type": ["string", "null"], "enum": [*ExecutionReason, None]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "started_at": _MAYBE_INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "duration_seconds": {"type": ["number", "null"], "minimum": 0, "description": "finished_at - started_at."},
     }
 )
+# The latest fired execution, on every schedule answer: a one-time schedule's says whether its run succeeded.
+LAST_RUN_OUT = {
+    "type": ["object", "null"],
+    "properties": {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "scheduled_for": _INSTANT,
+        "status": {"type": "string", "enum": list(ExecutionStatus)},
+        "finished_at": _MAYBE_INSTANT,
+        "error_message": {"type": ["string", "null"]},
+    },
+    "required": ["execution_id", "scheduled_for", "status", "finished_at", "error_message"],
+}
+SCHEDULE_OUT["properties"]["last_run"] = LAST_RUN_OUT
+SCHEDULE_OUT["required"].append("last_run")
 
 EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
 EXECUTION_LIST_OUT["properties"].update(
@@ -396,6 +535,13 @@ TASK_OUT = _record(
         "error_message": {"type": ["string", "null"]},
         "created_at": _INSTANT,
         "updated_at": _INSTANT,
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "not_before": _MAYBE_INSTANT,
+        "timeout_seconds": {"type": "integer", "minimum": 1},
+        "cancel_requested": {"type": "boolean"},
+        "started_at": _MAYBE_INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "duration_seconds": {"type": ["number", "null"], "minimum": 0},
     }
 )
 
@@ -413,5 +559,39 @@ ERROR_OUT = _record(
                 "field": {"type": ["string", "null"]},
             }
         )
+    }
+)
+
+HEARTBEAT_OUT = _record(
+    {
+        "task_id": {"type": "string", "pattern": "^task-"},
+        "lease_expires_at": _INSTANT,
+        "cancel_requested": {"type": "boolean"},
+    }
+)
+
+UPCOMING_OUT = _record(
+    {
+        "upcoming": {
+            "type": "array",
+            "items": _record(
+                {
+                    "scheduled_for": _INSTANT,
+                    "fire_at": _INSTANT,
+                    "local": {"type": "string", "format": "date-time"},
+                    "note": {"type": ["string", "null"]},
+                }
+            ),
+        }
+    }
+)
+
+BACKFILL_OUT = _record(
+    {
+        "fired": {"type": "integer", "minimum": 0},
+        "occurrences": {
+            "type": "array",
+            "items": _record({"scheduled_for": _INSTANT, "action": {"type": "string", "enum": ["FIRE", "EXISTS"]}}),
+        },
     }
 )

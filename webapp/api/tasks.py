@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from ..auth import current_caller, require_agent
 from ..scheduling import dispatcher, tasks
-from ..scheduling.schedules import execution_dict
+from ..scheduling.answers import execution_dict, task_dict
 from .schedules import json_body, register_id_converters
 from .schemas import RUN, validate
 
@@ -36,7 +36,7 @@ def claim_tasks():
     """Claim PENDING tasks for the offered capabilities: {"tasks": [...]}, possibly empty."""
     claimed = tasks.claim(current_caller(), json_body())
     executions = tasks.executions_of([t.task_id for t in claimed])
-    return jsonify({"tasks": [tasks.task_dict(t, executions.get(t.task_id)) for t in claimed]})
+    return jsonify({"tasks": [task_dict(t, executions.get(t.task_id)) for t in claimed]})
 
 
 @bp.post("/tasks/<task_id:task_id>/complete")
@@ -44,7 +44,7 @@ def claim_tasks():
 def complete_task(task_id: str):
     """Complete a task this agent holds."""
     task = tasks.complete(current_caller(), task_id, _optional_body())
-    return jsonify(tasks.task_dict(task, tasks.executions_of([task_id]).get(task_id)))
+    return jsonify(task_dict(task, tasks.executions_of([task_id]).get(task_id)))
 
 
 @bp.post("/tasks/<task_id:task_id>/fail")
@@ -52,7 +52,7 @@ def complete_task(task_id: str):
 def fail_task(task_id: str):
     """Fail a task this agent holds."""
     task = tasks.fail(current_caller(), task_id, json_body())
-    return jsonify(tasks.task_dict(task, tasks.executions_of([task_id]).get(task_id)))
+    return jsonify(task_dict(task, tasks.executions_of([task_id]).get(task_id)))
 
 
 @bp.get("/tasks/<task_id:task_id>")
@@ -60,4 +60,4 @@ def fail_task(task_id: str):
 def get_task(task_id: str):
     """Return a task to its client, its claiming agent or an admin."""
     task = tasks.get_task(current_caller(), task_id)
-    return jsonify(tasks.task_dict(task, tasks.executions_of([task_id]).get(task_id)))
+    return jsonify(task_dict(task, tasks.executions_of([task_id]).get(task_id)))

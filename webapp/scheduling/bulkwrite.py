@@ -8,6 +8,7 @@ compiled once per dialect.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from operator import itemgetter
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..extensions import is_postgres
 from ..models import (
     ExecutionStatus,
+    ExecutionTrigger,
     ScheduledTask,
     ScheduleExecution,
     ScheduleStatus,
@@ -98,6 +100,22 @@ def input_json_column():
     return sa.cast(SCHEDULES.c.input_data, sa.Text).label("input_json")
 
 
+def retry_json_column():
+    """Return the schedule's retry_policy as JSON text (NULL for the defaults), to copy it onto tasks."""
+    return sa.cast(SCHEDULES.c.retry_policy, sa.Text).label("retry_json")
+
+
+def retry_of(retry_json: str | None, cache: dict) -> tuple[str | None, int]:
+    """Return (retry_policy JSON text, max_attempts) for a task; memoized, since most schedules share a policy."""
+    if retry_json is None or retry_json == "null":
+        return None, 1
+    key = ("retry", retry_json)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = (retry_json, int(json.loads(retry_json).get("max_attempts", 1)))
+    return found
+
+
 def executemany(session: Session, statement: sa.Executable, rows: list[dict]) -> int:
     """Run a statement once per row dict (already in driver form); return the rows changed."""
     conn = session.connection()
@@ -118,8 +136,19 @@ def executemany(session: Session, statement: sa.Executable, rows: list[dict]) ->
     return conn.exec_driver_sql(str(compiled), params).rowcount
 
 
-def task_row(row: Row | ScheduledTask, task_id: str, input_json: str, now: datetime | str) -> dict:
-    """Return the task a firing inserts, in driver form: PENDING, copied from the schedule."""
+def task_row(
+    row: Row | ScheduledTask,
+    task_id: str,
+    input_json: str,
+    now: datetime | str,
+    retry: tuple[str | None, int] = (None, 1),
+) -> dict:
+    """Return the task a firing inserts, in driver form: PENDING, copied from the schedule.
+
+    `retry` is the schedule's retry_policy as JSON text (None: the defaults) and its max_attempts;
+    they and timeout_seconds are copied, so later edits of the schedule leave this task alone.
+    """
+    retry_json, max_attempts = retry
     return {
         "task_id": task_id,
         "client_id": row.client_id,
@@ -129,21 +158,35 @@ def task_row(row: Row | ScheduledTask, task_id: str, input_json: str, now: datet
         "priority": row.priority,
         "status": TaskStatus.PENDING,
         "attempts": 0,
+        "max_attempts": max_attempts,
+        "retry_policy": retry_json,
+        "timeout_seconds": row.timeout_seconds or 300,
+        "cancel_requested": False,
         "created_at": now,
         "updated_at": now,
     }
 
 
 def execution_row(
-    schedule_id: str, task_id: str | None, at: datetime | str, now: datetime | str, note: str | None
+    schedule_id: str,
+    task_id: str | None,
+    at: datetime | str,
+    now: datetime | str,
+    note: str | None,
+    reason: str | None = None,
+    trigger: str = ExecutionTrigger.SCHEDULE,
+    status: str | None = None,
 ) -> dict:
-    """Return an execution row in driver form: PENDING with its task, or SKIPPED without one."""
+    """Return an execution row in driver form: PENDING with its task, else SKIPPED (or `status`) with a reason."""
     return {
         "execution_id": new_id("exec"),
         "schedule_id": schedule_id,
         "task_id": task_id,
         "scheduled_for": at,
         "executed_at": now,
-        "status": ExecutionStatus.PENDING if task_id else ExecutionStatus.SKIPPED,
+        "status": status or (ExecutionStatus.PENDING if task_id else ExecutionStatus.SKIPPED),
         "error_message": note,
+        "trigger": trigger,
+        "reason": reason,
+        "attempts": 0,
     }

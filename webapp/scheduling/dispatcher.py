@@ -27,7 +27,7 @@ from .. import clock
 from ..auth import Caller
 from ..errors import conflict
 from ..extensions import begin_write, db, is_postgres, write_transaction
-from ..models import ExecutionStatus, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
+from ..models import ExecutionStatus, ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
 from . import catchup, counts, schedules, tasks
 from .bulkwrite import (
     ADVANCE,
@@ -38,6 +38,8 @@ from .bulkwrite import (
     executemany,
     execution_row,
     input_json_column,
+    retry_json_column,
+    retry_of,
     stored_next_run_column,
     task_row,
 )
@@ -60,6 +62,8 @@ _DUE_COLUMNS = (
     SCHEDULES.c.next_run_at,
     SCHEDULES.c.last_run_at,
     stored_next_run_column(),
+    SCHEDULES.c.timeout_seconds,
+    retry_json_column(),
 )
 
 
@@ -141,8 +145,10 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
                 advances.append(advance)
             continue
         task_id = new_id("task")
-        firing_tasks = [task_row(row, task_id, row.input_json, stamp)]
-        new_execs = [execution_row(row.schedule_id, None, form.at(at), stamp, note) for at, note in plan.skipped]
+        firing_tasks = [task_row(row, task_id, row.input_json, stamp, retry_of(row.retry_json, cache))]
+        new_execs = [
+            execution_row(row.schedule_id, None, form.at(at), stamp, note, "MISSED") for at, note in plan.skipped
+        ]
         new_execs.append(execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
         advance.update(b_last=form.at(plan.fire), b_runs=1)
         if careful:
@@ -291,7 +297,9 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
         at = _free_instant(session, schedule, now)
         task_id = new_id("task")
         form = Form(session)
-        executemany(session, INSERT_TASK, [task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now))])
+        retry = retry_of(json.dumps(schedule.retry_policy) if schedule.retry_policy else None, {})
+        task = task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now), retry)
+        executemany(session, INSERT_TASK, [task])
         execution = ScheduleExecution(
             execution_id=new_id("exec"),
             schedule_id=schedule.schedule_id,
@@ -299,6 +307,8 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
             scheduled_for=at,
             executed_at=now,
             status=ExecutionStatus.PENDING,
+            trigger=ExecutionTrigger.RUN_NOW,
+            attempts=0,
         )
         session.add(execution)
         schedule.total_runs = (schedule.total_runs or 0) + 1

@@ -23,8 +23,8 @@ from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found
 from ..extensions import db, is_postgres, write_transaction
-from ..models import Agent, ExecutionStatus, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
-from . import counts, cron
+from ..models import Agent, ExecutionStatus, ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
+from . import counts, cron, policies
 
 # What an operator or agent may do to a schedule, by its status (see allowed_actions).
 ACTIONS = ("pause", "resume", "run", "delete", "edit")
@@ -115,11 +115,17 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     tz = data.get("timezone", "UTC")
     expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
     input_data = _check_input_data(data.get("input_data", {}))
+    schedule_id = new_id("sched")
+    values = policies.merged(data, tz)
+    values.update(cron_expression=expression, run_at=run_at, timezone=tz)
+    policies.check(values, now, set(data))
+    if expression is not None:
+        next_run = _first_run(schedule_id, values, now, "end_at")
     with write_transaction() as session:
         if session.get(Agent, client_id) is None:
             raise invalid(f"Unknown client_id: {client_id}", "client_id")
         schedule = ScheduledTask(
-            schedule_id=new_id("sched"),
+            schedule_id=schedule_id,
             client_id=client_id,
             task_type=data["task_type"],
             capability_required=data["capability_required"],
@@ -135,9 +141,33 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
             failed_runs=0,
             created_at=now,
             updated_at=now,
+            consecutive_failures=0,
+            remaining_runs=values["max_runs"],
+            **{name: values[name] for name in policies.DEFAULTS},
         )
         session.add(schedule)
     return schedule
+
+
+def _first_run(schedule_id: str, values: dict, now: datetime, field: str) -> datetime:
+    """Return when a cron schedule fires next after `now`: bounds and jitter applied; 400 when never."""
+    policy = policies.Policy(
+        schedule_id=schedule_id,
+        cron_expression=values["cron_expression"],
+        timezone=values["timezone"],
+        start_at=values["start_at"],
+        end_at=values["end_at"],
+        jitter_seconds=values["jitter_seconds"] or 0,
+    )
+    try:
+        occurrence = policies.next_occurrence(policy, now)
+    except cron.CronError as err:
+        raise _cron_error(err) from None
+    if occurrence is None and field == "status":
+        raise conflict("The schedule has no occurrence left before its end_at; set a later end_at", "end_at")
+    if occurrence is None:
+        raise invalid("The schedule has no occurrence between start_at and end_at", field)
+    return policies.fire_at(policy, occurrence)
 
 
 def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
@@ -145,44 +175,71 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
 
     1. A new cron_expression or run_at replaces the other and computes the next run from now;
        it also revives a COMPLETED or FAILED schedule unless the body names a status.
-    2. A new timezone alone recomputes a cron schedule's next run (a run_at is an instant already).
-    3. Resume (status ACTIVE on a schedule that was not) computes from now: no catch-up.
+    2. A new timezone, start_at, end_at or jitter_seconds recomputes a cron schedule's next run
+       from now; a new max_runs starts the count afresh. Either revives a cron schedule that
+       COMPLETED by its bounds or its run limit.
+    3. Resume (status ACTIVE on a schedule that was not) computes from now: no catch-up; it
+       clears consecutive_failures and paused_reason.
     """
     now = now or clock.utcnow()
     data = validate(SCHEDULE_UPDATE, body)
     if "input_data" in data:
         _check_input_data(data["input_data"])
+    changed = set(data)
     with write_transaction() as session:
         schedule = schedule_or_404(caller, schedule_id, session, lock=True)
         if "edit" not in allowed_actions(schedule):
             raise conflict("Schedule is deleted and cannot be changed", "status")
         retimed = "cron_expression" in data or "run_at" in data
-        if schedule.status == ScheduleStatus.COMPLETED and "status" in data and not retimed:
-            raise conflict("A completed one-time schedule needs a new run_at or cron_expression", "status")
         tz = data.get("timezone", schedule.timezone)
         expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
         if retimed:
             expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
-        elif "timezone" in data:
-            if expression is not None and schedule.status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
-                next_run = _timing(expression, None, tz, now)[2]
-            else:
-                _zone(tz)
+        else:
+            _zone(tz)
+        renewed = expression is not None and bool(changed & _RENEWING)
+        if schedule.status == ScheduleStatus.COMPLETED and "status" in data and not (retimed or renewed):
+            raise conflict("A completed schedule needs a new run_at, cron_expression, end_at or max_runs", "status")
+        values = policies.merged(data, tz, schedule)
+        values.update(cron_expression=expression, run_at=run_at, timezone=tz)
+        policies.check(values, now, changed)
+        if "max_runs" in data:
+            values["remaining_runs"] = values["max_runs"]
         status = data.get("status", schedule.status)
-        if retimed and "status" not in data and schedule.status in (ScheduleStatus.COMPLETED, ScheduleStatus.FAILED):
+        if (
+            "status" not in data
+            and schedule.status in (ScheduleStatus.COMPLETED, ScheduleStatus.FAILED)
+            and (retimed or renewed)
+        ):
             status = ScheduleStatus.ACTIVE
-        if status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE and not retimed:
-            next_run = _resume_next(expression, run_at, tz, now)
+        resumed = status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE
+        if expression is not None and status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
+            if retimed or resumed or changed & (_RENEWING | {"timezone", "jitter_seconds"}):
+                next_run = _first_run(schedule.schedule_id, values, now, "end_at" if changed & _BOUNDS else "status")
+        elif resumed and not retimed:
+            next_run = _resume_next(run_at, now)
         for field in ("task_type", "capability_required", "input_data", "priority", "description"):
             if field in data:
                 setattr(schedule, field, data[field])
+        for field in (*policies.DEFAULTS, "remaining_runs"):
+            if field in values:
+                setattr(schedule, field, values[field])
         schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
         schedule.next_run_at = next_run
         if status == ScheduleStatus.ACTIVE:
             schedule.last_error = None
+        if resumed or (status == ScheduleStatus.PAUSED and schedule.status != ScheduleStatus.PAUSED):
+            schedule.paused_reason = None  # a pause by hand has no reason to show; a resume clears the old one
+        if resumed:
+            schedule.consecutive_failures = 0
         schedule.status = status
         schedule.updated_at = now
     return schedule
+
+
+# Fields whose change gives a cron schedule occurrences again after it COMPLETED.
+_BOUNDS = {"start_at", "end_at"}
+_RENEWING = _BOUNDS | {"max_runs"}
 
 
 def _zone(tz: str) -> None:
@@ -193,16 +250,11 @@ def _zone(tz: str) -> None:
         raise _cron_error(err) from None
 
 
-def _resume_next(expression: str | None, run_at: datetime | None, tz: str, now: datetime) -> datetime:
-    """Return the next run of a schedule resumed at `now`."""
-    if expression is None:
-        if run_at is None or run_at <= now:
-            raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
-        return run_at
-    try:
-        return cron.next_after(expression, tz, now)
-    except cron.CronError as err:
-        raise _cron_error(err) from None
+def _resume_next(run_at: datetime | None, now: datetime) -> datetime:
+    """Return the next run of a one-time schedule resumed at `now`."""
+    if run_at is None or run_at <= now:
+        raise conflict("run_at has passed while the schedule was paused; set a new run_at", "run_at")
+    return run_at
 
 
 def set_status(caller: Caller, schedule_id: str, status: ScheduleStatus, now: datetime | None = None) -> ScheduledTask:
@@ -306,15 +358,20 @@ def list_executions(
     limit: int,
     offset: int,
     status: str | None = None,
+    trigger: str | None = None,
     cursor: str | None = None,
 ) -> tuple[list[ScheduleExecution], int]:
     """Return a page of a schedule's executions, newest first, and the total that match."""
     schedule_or_404(caller, schedule_id)
     if status is not None and status not in list(ExecutionStatus):
         raise invalid(f"status must be one of {', '.join(ExecutionStatus)}", "status")
+    if trigger is not None and trigger not in list(ExecutionTrigger):
+        raise invalid(f"trigger must be one of {', '.join(ExecutionTrigger)}", "trigger")
     where = [ScheduleExecution.schedule_id == schedule_id]
     if status is not None:
         where.append(ScheduleExecution.status == status)
+    if trigger is not None:
+        where.append(ScheduleExecution.trigger == trigger)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(*where))
     if cursor:
         where.append(_after(cursor, ScheduleExecution.scheduled_for, ScheduleExecution.execution_id))
@@ -326,44 +383,6 @@ def list_executions(
         .offset(offset)
     ).all()
     return list(rows), int(total or 0)
-
-
-def schedule_dict(s: ScheduledTask) -> dict:
-    """Serialize every field of a schedule."""
-    return {
-        "schedule_id": s.schedule_id,
-        "client_id": s.client_id,
-        "task_type": s.task_type,
-        "capability_required": s.capability_required,
-        "input_data": s.input_data,
-        "priority": s.priority,
-        "cron_expression": s.cron_expression,
-        "run_at": iso_z(s.run_at),
-        "timezone": s.timezone,
-        "status": s.status,
-        "next_run_at": iso_z(s.next_run_at),
-        "last_run_at": iso_z(s.last_run_at),
-        "total_runs": s.total_runs,
-        "failed_runs": s.failed_runs,
-        "description": s.description,
-        "last_error": s.last_error,
-        "created_at": iso_z(s.created_at),
-        "updated_at": iso_z(s.updated_at),
-    }
-
-
-def execution_dict(e: ScheduleExecution) -> dict:
-    """Serialize an execution."""
-    return {
-        "execution_id": e.execution_id,
-        "schedule_id": e.schedule_id,
-        "task_id": e.task_id,
-        "scheduled_for": iso_z(e.scheduled_for),
-        "executed_at": iso_z(e.executed_at),
-        "status": e.status,
-        "result_data": e.result_data,
-        "error_message": e.error_message,
-    }
 
 
 def preview(body: dict, now: datetime | None = None) -> dict:

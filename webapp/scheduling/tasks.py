@@ -31,8 +31,7 @@ from ..auth import Caller
 from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
 from ..extensions import db, is_postgres, write_transaction
-from ..models import Agent, ScheduledTask, ScheduleExecution, Task, TaskStatus
-from .schedules import execution_dict
+from ..models import Agent, ExecutionStatus, ScheduledTask, ScheduleExecution, Task, TaskStatus
 
 DEFAULT_LEASE_SECONDS = 300
 MAX_ATTEMPTS = 5
@@ -55,16 +54,11 @@ def _finish_rows(
 ) -> None:
     """Finish a task, its execution and (on failure) its schedule's failed_runs, with core updates."""
     result = sa.null() if result_data is None else result_data
+    ended = {"status": status, "result_data": result, "error_message": error_message, "finished_at": now}
     session.execute(
-        sa.update(TASKS)
-        .where(TASKS.c.task_id == task_id)
-        .values(status=status, result_data=result, error_message=error_message, lease_expires_at=None, updated_at=now)
+        sa.update(TASKS).where(TASKS.c.task_id == task_id).values(**ended, lease_expires_at=None, updated_at=now)
     )
-    session.execute(
-        sa.update(EXECUTIONS)
-        .where(EXECUTIONS.c.task_id == task_id)
-        .values(status=status, result_data=result, error_message=error_message)
-    )
+    session.execute(sa.update(EXECUTIONS).where(EXECUTIONS.c.task_id == task_id).values(**ended))
     if status == TaskStatus.FAILED:
         owners = sa.select(EXECUTIONS.c.schedule_id).where(EXECUTIONS.c.task_id == task_id).scalar_subquery()
         session.execute(
@@ -134,30 +128,24 @@ def claim(caller: Caller, body: dict, now: datetime | None = None) -> list[Task]
     now = now or clock.utcnow()
     data = validate(CLAIM, body)
     capabilities = _offered(caller, data["capabilities"])
-    lease = timedelta(seconds=data.get("lease_seconds", DEFAULT_LEASE_SECONDS))
+    asked = data.get("lease_seconds")
     with write_transaction() as session:
         requeued, failed = _requeue_expired(session, now)
         query = (
-            sa.select(TASKS.c.task_id)
-            .where(TASKS.c.status == TaskStatus.PENDING, TASKS.c.capability_required.in_(capabilities))
+            sa.select(TASKS.c.task_id, TASKS.c.timeout_seconds)
+            .where(
+                TASKS.c.status == TaskStatus.PENDING,
+                TASKS.c.capability_required.in_(capabilities),
+                sa.or_(TASKS.c.not_before.is_(None), TASKS.c.not_before <= now),  # a retry waits out its backoff
+            )
             .order_by(TASKS.c.priority.desc(), TASKS.c.created_at, TASKS.c.task_id)
             .limit(data.get("limit", 1))
         )
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            session.execute(
-                sa.update(TASKS)
-                .where(TASKS.c.task_id.in_(ids), TASKS.c.status == TaskStatus.PENDING)
-                .values(
-                    status=TaskStatus.RUNNING,
-                    agent_id=caller.agent_id,
-                    lease_expires_at=now + lease,
-                    attempts=TASKS.c.attempts + 1,
-                    updated_at=now,
-                )
-            )
+        picked = session.execute(query).all()
+        ids = [row.task_id for row in picked]
+        _mark_claimed(session, caller, picked, asked, now)
         loaded = session.scalars(
             sa.select(Task).where(Task.task_id.in_(ids)).execution_options(populate_existing=True)
         ).all()
@@ -166,6 +154,41 @@ def claim(caller: Caller, body: dict, now: datetime | None = None) -> list[Task]
     _record("claimed", len(ids))
     order = {task_id: i for i, task_id in enumerate(ids)}
     return sorted(loaded, key=lambda t: order[t.task_id])
+
+
+def _mark_claimed(session, caller: Caller, picked: list, asked: int | None, now: datetime) -> None:
+    """Make claimed tasks RUNNING under their lease, and their executions RUNNING with the attempt counted.
+
+    The lease is the claim's lease_seconds when it asks, else each task's timeout_seconds (one
+    UPDATE per distinct lease: tasks mostly share one).
+    """
+    leases: dict[int, list[str]] = {}
+    for row in picked:
+        leases.setdefault(asked or row.timeout_seconds or DEFAULT_LEASE_SECONDS, []).append(row.task_id)
+    for seconds, ids in leases.items():
+        session.execute(
+            sa.update(TASKS)
+            .where(TASKS.c.task_id.in_(ids), TASKS.c.status == TaskStatus.PENDING)
+            .values(
+                status=TaskStatus.RUNNING,
+                agent_id=caller.agent_id,
+                lease_expires_at=now + timedelta(seconds=seconds),
+                attempts=TASKS.c.attempts + 1,
+                not_before=None,
+                started_at=sa.func.coalesce(TASKS.c.started_at, now),
+                updated_at=now,
+            )
+        )
+    if picked:
+        session.execute(
+            sa.update(EXECUTIONS)
+            .where(EXECUTIONS.c.task_id.in_([row.task_id for row in picked]))
+            .values(
+                status=ExecutionStatus.RUNNING,
+                attempts=EXECUTIONS.c.attempts + 1,
+                started_at=sa.func.coalesce(EXECUTIONS.c.started_at, now),
+            )
+        )
 
 
 def _may_see(caller: Caller, task: Task) -> bool:
@@ -223,25 +246,3 @@ def executions_of(task_ids: list[str]) -> dict[str, ScheduleExecution]:
         return {}
     rows = db.session.scalars(sa.select(ScheduleExecution).where(ScheduleExecution.task_id.in_(task_ids)))
     return {e.task_id: e for e in rows}
-
-
-def task_dict(task: Task, execution: ScheduleExecution | None = None) -> dict:
-    """Serialize a task, with the schedule occurrence that produced it."""
-    return {
-        "task_id": task.task_id,
-        "client_id": task.client_id,
-        "task_type": task.task_type,
-        "capability_required": task.capability_required,
-        "input_data": task.input_data,
-        "priority": task.priority,
-        "status": task.status,
-        "agent_id": task.agent_id,
-        "lease_expires_at": iso_z(task.lease_expires_at),
-        "attempts": task.attempts,
-        "result_data": task.result_data,
-        "error_message": task.error_message,
-        "created_at": iso_z(task.created_at),
-        "updated_at": iso_z(task.updated_at),
-        "schedule_id": execution.schedule_id if execution else None,
-        "execution": execution_dict(execution) if execution else None,
-    }
