@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flask_migrate import upgrade
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
@@ -31,8 +33,6 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 def build(path: Path, schedules: int, executions: int) -> tuple:
     """Create a database with that many schedules and one schedule's history; return (app, key, schedule id)."""
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SCHEDULER_ENABLED": False})
-    from flask_migrate import upgrade
-
     with app.app_context():
         upgrade()
         key = create_agent("bench", None, ["report-v1"], False)

@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flask_migrate import upgrade
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
@@ -45,8 +47,6 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/sched_bench_fire"
 
 def make_app(url: str):
     """Return an app on `url` with the schema in place and no timer."""
-    from flask_migrate import upgrade
-
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False, "AUTO_UPGRADE": False})
     with app.app_context():
         upgrade()
@@ -238,7 +238,7 @@ def reset_pg(url: str) -> None:
 
 def _pg_round(url: str) -> tuple[float, float, str]:
     """Seed, run raw executemany, reset, then drain with two dispatcher processes; return (rate, raw rate, verdict)."""
-    import psycopg
+    import psycopg  # here, not at the top: the SQLite half of the benchmark runs without the driver
 
     reset_pg(url)
     app = make_app(url)
@@ -307,7 +307,7 @@ def pg_url(given: str | None) -> str | None:
     """Return a reachable PostgreSQL URL (creating the default scratch database), or None."""
     url = given or os.environ.get("BENCH_PG_URL") or DEFAULT_PG
     try:
-        import psycopg
+        import psycopg  # here, not at the top: without the driver this only reports "skipped"
 
         if url == DEFAULT_PG:
             with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
 from webapp import clock, create_app
+from webapp.auth import create_agent
 from webapp.extensions import db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -23,8 +25,6 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 def _migrate(url: str) -> None:
     """Bring the database at `url` up to date through the real migrations."""
-    from flask_migrate import upgrade
-
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False})
     with app.app_context():
         upgrade()
@@ -109,7 +109,6 @@ def freeze_clock(monkeypatch):
 @pytest.fixture
 def make_agent(app):
     """Register an agent and return its bearer headers: make_agent("client-1", admin=False, capabilities=[...])."""
-    from webapp.auth import create_agent
 
     def make(agent_id: str = "client-1", admin: bool = False, capabilities: list[str] | None = None) -> dict:
         with app.app_context():

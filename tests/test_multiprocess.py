@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import upgrade
 
 from tests.dispatch_helpers import due_count, wait_for
 from webapp import create_app
@@ -36,8 +37,6 @@ def shared_url(request, tmp_path) -> str:
     if not PG_URL:
         return request.getfixturevalue("database_url")
     url = f"sqlite:///{tmp_path}/shared.db"  # the suite runs on PostgreSQL; this test needs a SQLite file too
-    from flask_migrate import upgrade
-
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False})
     with app.app_context():
         upgrade()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from flask_migrate import upgrade
 
 from . import config, errors, ops, security
 from .api import openapi
@@ -64,8 +65,6 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def upgrade_database(app: Flask) -> None:
     """Bring the schema up to date, one process at a time."""
-    from flask_migrate import upgrade
-
     lock_path = Path(app.instance_path) / ".migrate.lock"
     with open(lock_path, "w") as lock, app.app_context():
         # Several gunicorn workers start at once; the lock lets one migrate while the rest wait.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, new_id
+from webapp.scheduling import counts
 
 # The original design's example: created 2025-11-28T02:45Z, 9 AM New York = 14:00Z the next day.
 FROZEN = datetime(2025, 11, 28, 2, 45, tzinfo=UTC)
@@ -438,8 +440,6 @@ def test_a_cursor_continues_the_listing_where_the_last_page_ended(client, auth, 
 
 
 def test_totals_stay_exact_as_counts_are_folded(client, auth, make_agent, frozen, app, monkeypatch):
-    from webapp.scheduling import counts
-
     monkeypatch.setattr(counts, "FOLD_THRESHOLD", 2)
     admin = make_agent("ops", admin=True)
     make_agent("client-2")
@@ -501,8 +501,6 @@ def test_resume_with_a_new_timezone_computes_in_that_zone(client, auth, frozen):
 
 
 def test_pending_count_deltas_fold_once_past_the_threshold(client, auth, frozen, app, monkeypatch):
-    from webapp.scheduling import counts
-
     monkeypatch.setattr(counts, "FOLD_THRESHOLD", 3)
     for _ in range(3):
         _create(client, auth)
@@ -517,8 +515,6 @@ def test_pending_count_deltas_fold_once_past_the_threshold(client, auth, frozen,
 
 def _chunked_post(client, headers, payload: bytes):
     """POST a body of unknown length, as a chunked upload reaches the app."""
-    import io
-
     return client.post(
         "/aitp/tasks/schedule",
         input_stream=io.BytesIO(payload),

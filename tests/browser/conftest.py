@@ -129,7 +129,7 @@ def server(tmp_path_factory) -> Server:
 @pytest.fixture(scope="session")
 def browser():
     """Launch chromium once for the session."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # here: without playwright the browser tests skip, not fail
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

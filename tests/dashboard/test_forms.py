@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.dashboard_helpers import Dashboard
+from webapp.auth import agent_for_key
 from webapp.clock import utcnow
 
 
@@ -207,8 +208,6 @@ def test_agents_page_lists_agents_and_capabilities(ui):
 
 def test_create_agent_shows_its_key_once(ui):
     """Registering an agent shows a working key this once; the list never shows it again."""
-    from webapp.auth import agent_for_key
-
     response = ui.post("/agents", {"agent_id": "worker-7", "name": "Worker", "capabilities": "a, b c", "admin": "y"})
     html = response.get_data(as_text=True)
     assert response.status_code == 201

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dashboard_helpers import HX, PASSWORD, Dashboard, token_in
+from webapp.auth import create_operator
 from webapp.dashboard.login import LoginLimiter
 
 
@@ -17,8 +18,6 @@ def ui(app, client) -> Dashboard:
 @pytest.fixture
 def guest(app, client) -> Dashboard:
     """Return a dashboard client that has not signed in (the operator exists)."""
-    from webapp.auth import create_operator
-
     with app.app_context():
         create_operator("op", PASSWORD)
     return Dashboard(app, client)

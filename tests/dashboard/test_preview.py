@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -149,8 +150,6 @@ def test_builder_refuses_a_bad_time():
 )
 def test_relative_time(seconds, text):
     """Relative times use the largest sensible unit."""
-    from datetime import timedelta
-
     now = aware(2025, 1, 1, 12, 0)
     assert timefmt.relative(now + timedelta(seconds=seconds), now) == text
 
