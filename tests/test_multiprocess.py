@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from tests.dispatch_helpers import due_count, wait_for
+from tests.dispatch_helpers import due_count, gunicorn, wait_for
 from webapp import create_app
 from webapp.auth import Caller, create_agent
 from webapp.extensions import db
@@ -184,20 +184,7 @@ def test_scheduler_run_stops_cleanly_on_sigint(seeded, dispatchers):
 
 
 def test_gunicorn_workers_each_run_a_dispatcher_and_fire_once(seeded, shared_url, tmp_path):
-    environ = {**os.environ, "DATABASE_URL": shared_url, "AUTO_UPGRADE": "0", "SECRET_KEY": "s" * 40}
-    command = [sys.executable, "-m", "gunicorn", "-w", "3", "--bind", f"unix:{tmp_path}/g.sock", "wsgi:app"]
-    log = tmp_path / "gunicorn.err"
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        wait_for(lambda: log.read_text().count("Booting worker") == 3 or proc.poll() is not None, 30)
-        assert proc.poll() is None, log.read_text()
+    with gunicorn(shared_url, f"unix:{tmp_path}/g.sock", tmp_path / "gunicorn.err"):
         first = seed(seeded, one_time=100, minutely=50, run_at=datetime.now(UTC) + timedelta(seconds=2))
         wait_for(lambda: due_count(seeded, max(first.values())) == 0, 30)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
     assert_exactly_once(seeded, first)

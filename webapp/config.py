@@ -45,6 +45,8 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "JSON_SORT_KEYS": False,
         "DISPATCH_BATCH_SIZE": int(os.environ.get("SCHEDULER_BATCH_SIZE") or DEFAULT_BATCH_SIZE),
+        # Set by gunicorn.conf.py for the server: where every worker's metrics are kept (see metrics.py).
+        "METRICS_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
         "DISPATCH_HOLD_SECONDS": float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0),
         # Bounds on how long a stalled writer can hold everyone else up (seconds; see README, Faults).

@@ -1,10 +1,4 @@
-"""Operations endpoints: GET /healthz and GET /metrics (Prometheus text), no key needed.
-
-Each app has its own CollectorRegistry (tests build many apps in one process). Under gunicorn
-with several workers the counters are per worker process: a scrape answers for the worker it
-reaches. The backlog and task gauges are read from the database at scrape time, so they are
-the same whichever worker answers.
-"""
+"""Operations endpoints: GET /healthz and GET /metrics (Prometheus text, see metrics.py), no key needed."""
 
 from __future__ import annotations
 
@@ -13,13 +7,12 @@ import time
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import clock, faults
+from . import faults
 from .extensions import db, discard_session, write_transaction
-from .models import ScheduledTask, ScheduleStatus, Task, TaskStatus
+from .metrics import Metrics
 
 bp = Blueprint("ops", __name__)
 
@@ -27,76 +20,6 @@ bp = Blueprint("ops", __name__)
 # a second while it fails (so recovery shows at once), whatever the rate of health checks.
 PROBE_INTERVAL_OK = 5.0
 PROBE_INTERVAL_FAILED = 1.0
-LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 3600, float("inf"))
-
-
-class _DatabaseGauges:
-    """Gauges computed at scrape time: the due backlog and the tasks by status."""
-
-    def __init__(self, app: Flask) -> None:
-        """Remember the app whose database is read."""
-        self.app = app
-
-    def describe(self):
-        """Describe the gauges without touching the database (registration calls this)."""
-        yield GaugeMetricFamily("scheduler_due_backlog", "ACTIVE schedules whose next_run_at has passed")
-        yield GaugeMetricFamily("scheduler_tasks", "Tasks by status", labels=["status"])
-
-    def collect(self):
-        """Query the database for the current values."""
-        backlog = GaugeMetricFamily("scheduler_due_backlog", "ACTIVE schedules whose next_run_at has passed")
-        by_status = GaugeMetricFamily("scheduler_tasks", "Tasks by status", labels=["status"])
-        with self.app.app_context():
-            due = db.session.scalar(
-                sa.select(sa.func.count())
-                .select_from(ScheduledTask)
-                .where(ScheduledTask.status == ScheduleStatus.ACTIVE, ScheduledTask.next_run_at <= clock.utcnow())
-            )
-            counts = dict(db.session.execute(sa.select(Task.status, sa.func.count()).group_by(Task.status)).all())
-            db.session.rollback()
-        backlog.add_metric([], float(due or 0))
-        for status in TaskStatus:
-            by_status.add_metric([status], float(counts.get(status, 0)))
-        yield backlog
-        yield by_status
-
-
-class Metrics:
-    """The app's metrics, in its own registry."""
-
-    def __init__(self, app: Flask) -> None:
-        """Create the collectors."""
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.firings = Counter("scheduler_firings", "Occurrences fired (tasks created)", registry=r)
-        self.lateness = Histogram(
-            "scheduler_fire_lateness_seconds",
-            "Seconds between an occurrence and its firing",
-            buckets=LATENESS_BUCKETS,
-            registry=r,
-        )
-        self.skipped = Counter("scheduler_skipped_occurrences", "Missed occurrences skipped", registry=r)
-        self.task_outcomes = Counter("scheduler_task_outcomes", "Task claims and outcomes", ["outcome"], registry=r)
-        self.api_requests = Counter(
-            "scheduler_api_requests",
-            "HTTP requests by endpoint and status",
-            ["endpoint", "method", "status"],
-            registry=r,
-        )
-        r.register(_DatabaseGauges(app))
-
-    def record_firings(self, lateness: list[float], skipped: int) -> None:
-        """Count firings, their lateness and the occurrences skipped."""
-        if lateness:
-            self.firings.inc(len(lateness))
-            for seconds in lateness:
-                self.lateness.observe(max(seconds, 0.0))
-        if skipped:
-            self.skipped.inc(skipped)
-
-    def record_task(self, outcome: str, count: int = 1) -> None:
-        """Count task claims and outcomes (claimed, completed, failed, lease_expired)."""
-        self.task_outcomes.labels(outcome=outcome).inc(count)
 
 
 class WriteProbe:
@@ -169,8 +92,7 @@ def healthz():
 @bp.get("/metrics")
 def metrics():
     """Return the metrics in the Prometheus text format."""
-    registry = current_app.extensions["scheduler_metrics"].registry
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Response(current_app.extensions["scheduler_metrics"].scrape(), content_type=CONTENT_TYPE_LATEST)
 
 
 def _count_request(response):
