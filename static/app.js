@@ -61,6 +61,40 @@
     }
   });
 
+  // Forms that destroy or replace something (revoke a key, rotate it) ask first.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  // The error summary's links move keyboard focus to the field, not only the scroll position.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest(".error-summary a[href^='#']");
+    if (!link) return;
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    field.scrollIntoView({ block: "center" });
+    field.focus();
+  });
+
+  // <time data-zone="viewer">: written in UTC by the server, shown in the viewer's own zone;
+  // the title keeps the UTC instant for hover.
+  function localize(root) {
+    var format = new Intl.DateTimeFormat(undefined, {
+      weekday: "short", day: "numeric", month: "short", year: "numeric",
+      hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short"
+    });
+    root.querySelectorAll("time[data-zone='viewer']").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      if (!isNaN(at)) el.textContent = format.format(at);
+    });
+  }
+  localize(document);
+  document.addEventListener("htmx:afterSettle", function (event) { localize(event.target); });
+
   // Switching the builder to "Custom cron" starts from the expression it was showing.
   document.addEventListener("change", function (event) {
     var input = event.target;

@@ -229,7 +229,7 @@ def test_run_now_answers_the_panel_and_the_history(ui):
     assert f'<tr id="exec-{execution.execution_id}" class="exec-pending"' in html
     history_tag = re.search(r'<section id="history"[^>]*>', html).group(0)
     assert 'hx-swap-oob="true"' in history_tag
-    assert 'hx-trigger="every 15s"' in history_tag  # a pending run: the history polls until it finishes
+    assert 'hx-trigger="every 2s"' in history_tag  # a pending run: the history polls until it finishes
     assert "Fired now" in html
     stored = ui.stored(schedule_id)
     assert stored.total_runs == 1 and stored.status == "PAUSED"

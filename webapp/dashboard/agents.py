@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from .. import auth
 from ..errors import ServiceError
@@ -48,10 +48,16 @@ def _agents() -> list[dict]:
     return [{"agent": a, "schedules": counts.get(a.agent_id, 0)} for a in agents]
 
 
-def _page(form: AgentForm, status: int = 200, new_key: str | None = None, new_id: str | None = None):
+def _page(
+    form: AgentForm,
+    status: int = 200,
+    new_key: str | None = None,
+    new_id: str | None = None,
+    rotated: bool = False,
+):
     """Render the agents page."""
     response = (
-        render_template("agents.html", form=form, agents=_agents(), new_key=new_key, new_id=new_id),
+        render_template("agents.html", form=form, agents=_agents(), new_key=new_key, new_id=new_id, rotated=rotated),
         status,
         # The page may show a key once: keep it out of every cache.
         {"Cache-Control": "no-store"},
@@ -82,3 +88,33 @@ def agent_create():
         return _page(form, err.status)
     created = form.agent_id.data.strip()
     return _page(AgentForm(formdata=None), 201, new_key=key, new_id=created)
+
+
+def _chosen_agent() -> str:
+    """Return the agent id a key action names in its form."""
+    return (request.form.get("agent_id") or "").strip()
+
+
+@bp.post("/agents/rotate")
+def agent_rotate():
+    """Give an agent a new key (the old one stops working at once) and show it, this once."""
+    agent_id = _chosen_agent()
+    try:
+        key = auth.rotate_key(agent_id)
+    except ServiceError as err:
+        flash(err.message, "error")
+        return redirect(url_for("dashboard_agents.agent_list"))
+    return _page(AgentForm(formdata=None), new_key=key, new_id=agent_id, rotated=True)
+
+
+@bp.post("/agents/revoke")
+def agent_revoke():
+    """Revoke an agent's key: its calls answer 401 until a new key is issued."""
+    agent_id = _chosen_agent()
+    try:
+        auth.revoke_key(agent_id)
+    except ServiceError as err:
+        flash(err.message, "error")
+    else:
+        flash(f"Revoked the API key of {agent_id}. Its calls are refused until you issue a new key.", "success")
+    return redirect(url_for("dashboard_agents.agent_list"))

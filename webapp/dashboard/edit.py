@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from .. import clock
 from ..api.schemas import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
 from ..auth import OPERATOR
 from ..errors import ServiceError
@@ -77,12 +80,13 @@ def _once(run_at: str, tz: str) -> dict:
         schedules.refuse_past(when)
         error = None
     except ServiceError:
-        error = "This moment has already passed; pick a time in the future."
+        error = "A one-time schedule needs a moment in the future; pick a later date or time."
     local = when.astimezone(cron.get_zone(tz))
     return {
         "description": "Once, then the schedule is completed",
         "runs": [{"at": when, "local": local, "note": None}],
         "error": error,
+        "passed": error is not None,
     }
 
 
@@ -150,6 +154,37 @@ def schedule_edit(schedule_id: str):
     return _form_page(form, schedule, status=400 if request.method == "POST" else 200)
 
 
+def next_clock_change(tz: str, month: int, now: datetime) -> date:
+    """Return the next day, after now, in `month` on which the zone's clocks change (within two years)."""
+    zone = cron.get_zone(tz)
+    day = now.astimezone(zone).date()
+    for _ in range(800):
+        noon = datetime.combine(day, time(12), zone)
+        after = datetime.combine(day + timedelta(days=1), time(12), zone)
+        if day.month == month and noon.utcoffset() != after.utcoffset():
+            return day + timedelta(days=1)
+        day += timedelta(days=1)
+    raise ValueError(f"{tz} changes its clocks in no {month} within two years")
+
+
+def cheat_sheet(now: datetime) -> list[dict]:
+    """Return the preview page's examples; the daylight-saving ones start just before the next change."""
+    examples = [
+        ("30 2 * * *", "02:30 daily in New York: see the March gap", "America/New_York", 3),
+        ("30 1 * * *", "01:30 daily in New York: see the November overlap", "America/New_York", 11),
+        ("*/15 9-17 * * 1-5", "every 15 min in office hours", "Europe/London", None),
+        ("0 9 1 * *", "09:00 on the 1st of the month", "UTC", None),
+        ("@hourly", "at the top of every hour", "UTC", None),
+    ]
+    shown = []
+    for expression, label, tz, month in examples:
+        start = None
+        if month is not None:
+            start = f"{next_clock_change(tz, month, now) - timedelta(days=2):%Y-%m-%d}T00:00"
+        shown.append({"cron_expression": expression, "label": label, "timezone": tz, "start": start})
+    return shown
+
+
 @bp.get("/preview")
 def preview():
     """Try a cron expression in a timezone; HTMX gets only the result as the operator types."""
@@ -161,4 +196,5 @@ def preview():
         p=preview_context(request.args),
         timezones=timezone_names(),
         notes=NOTES,
+        examples=cheat_sheet(clock.utcnow()),
     )

@@ -47,11 +47,16 @@ def utc_short(value: datetime, tz: str | None) -> str:
     return f"{utc:%a} {utc.day} {utc:%b}, {utc:%H:%M} UTC"
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """Write a count with its noun in the right number: "1 run", "3 runs", "0 runs"."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def _amount(seconds: float) -> str:
-    """Write a positive duration in its largest sensible unit, e.g. "4 min", "3 h", "2 days"."""
-    minutes = round(seconds / 60)
+    """Write a positive duration in its largest sensible unit, e.g. "4 min", "3 h", "2 days", "4 years"."""
     if seconds < 60:
         return f"{int(seconds)} s"
+    minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours = round(seconds / 3600)
@@ -59,8 +64,10 @@ def _amount(seconds: float) -> str:
         return f"{hours} h"
     days = round(seconds / 86400)
     if days < 60:
-        return f"{days} days"
-    return f"{round(days / 30.4)} months"
+        return plural(days, "day")
+    if days < 365:
+        return plural(round(days / 30.44), "month")
+    return plural(round(days / 365.25), "year")
 
 
 def relative(value: datetime | None, now: datetime | None = None) -> str:
@@ -80,16 +87,19 @@ def when(
     rel: bool = True,
     seconds: bool = False,
     compact: bool = False,
+    viewer: bool = False,
 ) -> Markup:
     """Render an instant as <time>: local text, UTC in the title, then the relative time.
 
-    compact leaves out the year when it is the current one (for tables).
+    compact leaves out the year when it is the current one (for tables); viewer marks it for
+    static/app.js to show in the browser's own zone (the text stays in tz without script).
     """
     if value is None:
         return Markup('<span class="muted">—</span>')
     this_year = (now or clock.utcnow()).year if compact else None
-    html = Markup('<time datetime="{}" title="{}">{}</time>').format(
-        iso_z(value), utc_text(value), local_text(value, tz, seconds, this_year)
+    zone_attr = Markup(' data-zone="viewer"') if viewer else ""
+    html = Markup('<time datetime="{}" title="{}"{}>{}</time>').format(
+        iso_z(value), utc_text(value), zone_attr, local_text(value, tz, seconds, this_year)
     )
     if rel:
         html += Markup(' <span class="rel">{}</span>').format(relative(value, now))
@@ -115,4 +125,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         when=when, relative=relative, local_text=local_text, utc_text=utc_text, utc_short=utc_short
     )
-    app.jinja_env.filters.update(iso_z=iso_z, local_text=local_text, utc_text=utc_text, relative=relative)
+    app.jinja_env.filters.update(
+        iso_z=iso_z, local_text=local_text, utc_text=utc_text, relative=relative, plural=plural
+    )

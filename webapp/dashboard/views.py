@@ -12,7 +12,7 @@ from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
-from ..scheduling import cron, dispatcher, schedules
+from ..scheduling import browse, capabilities, cron, dispatcher, schedules
 from . import agents, edit, login, timefmt
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, page, refusal, require_login
@@ -24,6 +24,9 @@ bp.before_request(require_login)
 
 HISTORY_PAGE_SIZE = 20  # the detail page shows shorter history pages than the API's default
 STRIP_SIZE = 50
+LIVE_POLL_SECONDS = 2
+# Executions whose outcome is still to come (RUNNING and BUFFERED, where the enum has them, too).
+GOING = frozenset(s for s in ExecutionStatus if s.name in ("PENDING", "RUNNING", "BUFFERED"))
 
 
 def timing_text(schedule: ScheduledTask) -> str:
@@ -61,18 +64,31 @@ def index():
 
 @bp.get("/schedules")
 def schedule_list():
-    """List schedules with filters and pages; an HTMX request gets only the table."""
-    client_id = request.args.get("client_id") or None
-    status = request.args.get("status") or None
+    """List schedules with filters, search, order and pages; an HTMX request gets only the table."""
+    query = browse.Query(
+        client_id=request.args.get("client_id") or None,
+        status=request.args.get("status") or None,
+        text=(request.args.get("q") or "").strip() or None,
+        sort=request.args.get("sort") or "newest",
+    )
     limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
-    rows, total = schedules.list_schedules(OPERATOR, client_id, status, limit, offset)
-    filters = {"client_id": client_id, "status": status}
+    rows, total = browse.browse(query, limit, offset)
+    filters = {"client_id": query.client_id, "status": query.status, "q": query.text, "sort": query.sort}
     return page(
         "schedules/list.html",
         "partials/_schedule_table.html",
         rows=rows,
         filters=filters,
-        paging=page_links("dashboard_views.schedule_list", filters, total, limit, offset),
+        sorts={key: label for key, (label, _) in browse.SORTS.items()},
+        last_results=browse.last_results([s.schedule_id for s in rows]),
+        unserved=capabilities.unserved(s.capability_required for s in rows),
+        paging=page_links(
+            "dashboard_views.schedule_list",
+            {**filters, "sort": None if query.sort == "newest" else query.sort},
+            total,
+            limit,
+            offset,
+        ),
         clients=agent_ids(),
         statuses=list(ScheduleStatus),
         now=clock.utcnow(),
@@ -89,6 +105,9 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
         counts[execution.status] = counts.get(execution.status, 0) + 1
     return {
         "executions": executions,
+        # Poll while a run is still going, so its row turns within about LIVE_POLL_SECONDS of finishing.
+        "live": any(e.status in GOING for e in (*executions, *recent)),
+        "poll_seconds": LIVE_POLL_SECONDS,
         "recent": list(reversed(recent)),  # oldest first: time runs left to right
         "counts": counts,
         "strip_size": STRIP_SIZE,
@@ -159,7 +178,11 @@ def act(schedule_id: str, action: str):
         return redirect(back)
     context = {"s": schedule, "now": clock.utcnow(), "here": request.form.get("next") or "", "message": message}
     if view == "row":
-        return fragment("partials/_row_response.html", **context)
+        row = {
+            "last_results": browse.last_results([schedule.schedule_id]),
+            "unserved": capabilities.unserved([schedule.capability_required]),
+        }
+        return fragment("partials/_row_response.html", **row, **context)
     history = _history(schedule, 0) if action == "run" else {}
     return fragment("partials/_panel_response.html", with_history=action == "run", **history, **context)
 
