@@ -112,7 +112,7 @@ def test_list_shows_seeded_schedules(signed_in, seeded):
     page = signed_in
     page.goto("/schedules")
     nightly = page.locator(f"#row-{seeded['nightly']}")
-    expect(nightly.locator(".badge")).to_have_text("Active")
+    expect(nightly.locator("td[data-label=Status] .badge")).to_have_text("Active")
     expect(nightly.locator("time")).to_have_attribute("title", re.compile(r"UTC$"))
     expect(nightly.locator(".failed-count")).to_have_text("3 failed")
     shoot(page, "list", docs=True)
@@ -186,19 +186,19 @@ def test_pause_resume_and_delete_in_place(signed_in, server):
 
     row.get_by_role("button", name="Pause").focus()
     page.keyboard.press("Enter")  # keyboard only: focus lands on the new row's first button
-    expect(row.locator(".badge")).to_have_text("Paused")
+    expect(row.locator("td[data-label=Status] .badge")).to_have_text("Paused")
     expect(page.locator("#notice")).to_contain_text("Paused.")
     expect(row.get_by_role("button", name="Resume")).to_be_focused()
     row.get_by_role("button", name="Resume").click()
-    expect(row.locator(".badge")).to_have_text("Active")
+    expect(row.locator("td[data-label=Status] .badge")).to_have_text("Active")
     expect(page.locator("#notice")).to_contain_text("Resumed. Next run")
 
     page.once("dialog", lambda dialog: dialog.dismiss())
     row.get_by_role("button", name="Delete").click()
-    expect(row.locator(".badge")).to_have_text("Active")  # dismissed: nothing happened
+    expect(row.locator("td[data-label=Status] .badge")).to_have_text("Active")  # dismissed: nothing happened
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete").click()
-    expect(row.locator(".badge")).to_have_text("Deleted")
+    expect(row.locator("td[data-label=Status] .badge")).to_have_text("Deleted")
     expect(row.get_by_role("button")).to_have_count(0)
     assert_not_reloaded(page)
 

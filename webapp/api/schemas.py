@@ -345,24 +345,36 @@ def check_query(args, allowed: tuple[str, ...]) -> None:
             raise ServiceError("validation_error", f"{name} is given more than once", name)
 
 
-def validate(schema: dict, body: Any) -> dict:
-    """Validate a request body against a schema; raise the first error as a 400."""
+def problems(schema: dict, body: Any) -> list[ServiceError]:
+    """Return every reason a request body breaks a schema, one per field, in the body's order."""
     if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object")
+        return [invalid("The request body must be a JSON object")]
     # Depth first: the checks below walk the value recursively.
     for field, value in body.items():
         if _depth(value) > MAX_JSON_DEPTH:
-            raise invalid(f"{field} is nested too deeply (limit {MAX_JSON_DEPTH} levels)", field)
+            name = quoted_name(_printable(field))
+            return [invalid(f"{name} is nested too deeply (limit {MAX_JSON_DEPTH} levels)", name)]
     # PostgreSQL refuses NUL in text and NaN in JSON, and no database stores a lone surrogate:
     # refuse them here as a 400, not a 500 there. Names are checked before the schema quotes them.
     for field, value in body.items():
         reason = _unstorable(field) or _unstorable(value)
         if reason:
-            raise invalid(f"{_printable(field)} {reason}", _printable(field))
+            name = quoted_name(_printable(field))
+            return [invalid(f"{name} {reason}", name)]
     errors = sorted(_Validator(schema).iter_errors(body), key=lambda e: (len(e.path), str(e.path)))
-    if errors:
-        message, field = _message(errors[0])
-        raise ServiceError("validation_error", message, field)
+    found: dict[str | None, ServiceError] = {}
+    for error in errors:
+        message, field = _message(error)
+        found.setdefault(field, ServiceError("validation_error", message, field))
+    order = {name: i for i, name in enumerate(body)}
+    return sorted(found.values(), key=lambda err: order.get(err.field, -1))
+
+
+def validate(schema: dict, body: Any) -> dict:
+    """Validate a request body against a schema; raise the first problem as a 400."""
+    found = problems(schema, body)
+    if found:
+        raise found[0]
     return body
 
 

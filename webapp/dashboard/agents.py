@@ -9,7 +9,7 @@ from .. import auth
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import Agent, ScheduledTask, ScheduleStatus
-from .forms import AgentForm
+from .forms import AgentForm, focus_first_error
 from .htmx import require_login
 
 bp = Blueprint("dashboard_agents", __name__)
@@ -76,6 +76,7 @@ def agent_create():
     """Register an agent and show its key, this once."""
     form = AgentForm()
     if not form.validate_on_submit():
+        focus_first_error(form)
         return _page(form, 400)
     try:
         key = auth.create_agent(form.agent_id.data, form.name.data or None, form.capability_list(), form.admin.data)
@@ -85,6 +86,7 @@ def agent_create():
             field.errors = [*field.errors, err.message]
         else:
             form.form_errors.append(err.message)
+        focus_first_error(form)
         return _page(form, err.status)
     created = form.agent_id.data.strip()
     return _page(AgentForm(formdata=None), 201, new_key=key, new_id=created)

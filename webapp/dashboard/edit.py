@@ -14,7 +14,7 @@ from ..errors import ServiceError
 from ..scheduling import cron, schedules
 from . import builder
 from .agents import agent_choices, known_capabilities
-from .forms import PreviewForm, ScheduleForm, choices, timezone_names
+from .forms import PreviewForm, ScheduleForm, choices, focus_first_error, timezone_names
 from .htmx import page, require_login
 from .timefmt import parse_iso
 
@@ -112,21 +112,55 @@ def _form_page(form: ScheduleForm, schedule=None, status: int = 200):
     )
 
 
+def _checked(form: ScheduleForm, schedule=None) -> dict | None:
+    """Check a submitted form all at once, the form's checks and the service's; return its body when clean.
+
+    For an edit (given the stored schedule) the body holds only what changed.
+    """
+    form.validate()
+    timing = True
+    try:
+        body = form.body() if schedule is None else form.changes(schedule)
+    except ServiceError as err:  # a builder input (a time, a weekday, a date) is wrong
+        form.apply_error(err)
+        body, timing = form.body(with_timing=False), False
+        if schedule is not None:
+            body.pop("client_id", None)
+    flagged = {name for name, field in form._fields.items() if field.errors}
+    if body:  # an edit that changes nothing has nothing to check
+        for err in schedules.check_body(OPERATOR, body, schedule, timing=timing):
+            if builder.field_for(err, form.kind.data) not in flagged:
+                form.apply_error(err)
+    if form.errors:
+        focus_first_error(form)
+        return None
+    return body
+
+
+def _refused(form: ScheduleForm, err: ServiceError) -> None:
+    """Show a refusal the checks could not foresee (a race, a conflict) and focus its field."""
+    form.apply_error(err)
+    focus_first_error(form)
+
+
 @bp.route("/schedules/new", methods=["GET", "POST"])
 def schedule_new():
     """Show the create form; create the schedule through the same service as the API."""
     form = ScheduleForm()
-    if request.method == "GET" and request.args.get("client_id"):
-        form.client_id.data = request.args["client_id"]
-    if form.validate_on_submit():
+    if request.method == "GET":
+        if request.args.get("client_id"):
+            form.client_id.data = request.args["client_id"]
+        return _form_page(form)
+    body = _checked(form)
+    if body is not None:
         try:
-            schedule = schedules.create_schedule(OPERATOR, form.body())
+            schedule = schedules.create_schedule(OPERATOR, body)
         except ServiceError as err:
-            form.apply_error(err)
+            _refused(form, err)
         else:
             flash("Schedule created.", "success")
             return redirect(url_for("dashboard_views.schedule_detail", schedule_id=schedule.schedule_id))
-    return _form_page(form, status=400 if request.method == "POST" else 200)
+    return _form_page(form, status=400)
 
 
 @bp.route("/schedules/<schedule_id>/edit", methods=["GET", "POST"])
@@ -140,16 +174,17 @@ def schedule_edit(schedule_id: str):
     form = ScheduleForm()
     if request.method == "GET":
         form.fill_from(schedule)
-    elif form.validate_on_submit():
-        try:
-            changes = form.changes(schedule)
-            if changes:
-                schedules.update_schedule(OPERATOR, schedule_id, changes)
-        except ServiceError as err:
-            form.apply_error(err)
-        else:
-            flash("Schedule saved." if changes else "Nothing changed.", "success")
-            return redirect(detail)
+    else:
+        changes = _checked(form, schedule)
+        if changes is not None:
+            try:
+                if changes:
+                    schedules.update_schedule(OPERATOR, schedule_id, changes)
+            except ServiceError as err:
+                _refused(form, err)
+            else:
+                flash("Schedule saved." if changes else "Nothing changed.", "success")
+                return redirect(detail)
     form.client_id.data = schedule.client_id
     return _form_page(form, schedule, status=400 if request.method == "POST" else 200)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -38,6 +39,64 @@ def choices(pairs) -> list[SelectChoice]:
 def timezone_names() -> list[str]:
     """Return the zone names offered in the picker: UTC and every valid Area/City name (cron.zone_names)."""
     return ["UTC", *sorted(n for n in cron.zone_names() if "/" in n and not n.startswith(("Etc/", "posix")))]
+
+
+# API field names as they may appear in a service message; the form writes them as their labels.
+_API_NAMES = re.compile(
+    r"\b(client_id|task_type|capability_required|cron_expression|run_at|input_data|timezone|priority|description)\b"
+)
+
+
+def label_of(form: FlaskForm, name: str) -> str:
+    """Return the label people see for a field, without its parenthesised help: "Client (agent)" -> "Client"."""
+    field = form._fields.get(name)
+    return field.label.text.split(" (")[0] if field is not None else name
+
+
+def in_words(form: FlaskForm, message: str) -> str:
+    """Write the API field names in a message as the form's labels ("priority must..." -> "Priority must...")."""
+
+    def label(match: re.Match) -> str:
+        """Return the label, lower-cased in mid-sentence."""
+        text = label_of(form, match.group(1))
+        return text if match.start() == 0 else text[0].lower() + text[1:]
+
+    return _API_NAMES.sub(label, message)
+
+
+def show_errors(form: FlaskForm, name: str | None, message: str) -> None:
+    """Show a message beside a field, once, in the form's words (at the top when no field matches)."""
+    field = form._fields.get(name) if name else None
+    text = in_words(form, message)
+    if field is None:
+        if text not in form.form_errors:
+            form.form_errors.append(text)
+    elif text not in field.errors:
+        field.errors = [*field.errors, text]
+
+
+def error_summary(form: FlaskForm) -> list[dict]:
+    """Return every error of a form, in field order, with the id each summary link jumps to."""
+    items = [{"target": None, "message": message} for message in form.form_errors]
+    for name, field in form._fields.items():
+        if not field.errors or name == "csrf_token":
+            continue
+        target = f"{field.id}-0" if field.type == "RadioField" else field.id
+        label = label_of(form, name)
+        for message in field.errors:
+            text = message if label.lower() in message.lower() else f"{label}: {message}"
+            items.append({"target": target, "message": text})
+    if form._fields.get("csrf_token") is not None and form.csrf_token.errors:
+        items.insert(0, {"target": None, "message": "The form had expired; check it and submit it again."})
+    return items
+
+
+def focus_first_error(form: FlaskForm) -> None:
+    """Give keyboard focus (autofocus) to the first field with an error."""
+    for name, field in form._fields.items():
+        if field.errors and name != "csrf_token":
+            field.render_kw = {**(field.render_kw or {}), "autofocus": True}
+            return
 
 
 class LoginForm(FlaskForm):
@@ -109,7 +168,7 @@ class ScheduleForm(FlaskForm):
             self.run_at.data,
         )
 
-    def body(self) -> dict:
+    def body(self, with_timing: bool = True) -> dict:
         """Return the create request the form stands for, as the API would receive it."""
         body: dict = {
             "priority": self.priority.data,
@@ -121,7 +180,8 @@ class ScheduleForm(FlaskForm):
             value = (getattr(self, name).data or "").strip()
             if value:  # an absent client gets the service's own message
                 body[name] = value
-        body.update(self.timing())
+        if with_timing:
+            body.update(self.timing())
         return body
 
     def changes(self, schedule: ScheduledTask) -> dict:
@@ -144,13 +204,9 @@ class ScheduleForm(FlaskForm):
         return changed
 
     def apply_error(self, err: ServiceError) -> None:
-        """Show a service error beside the field it is about (at the top of the form otherwise)."""
+        """Show a service error beside the field it is about (at the top of the form otherwise), in labels."""
         name = builder.field_for(err, self.kind.data)
-        field = self._fields.get(name) if name else None
-        if field is None:
-            self.form_errors.append(err.message)
-        else:
-            field.errors = [*field.errors, err.message]
+        show_errors(self, name, err.message)
 
 
 class AgentForm(FlaskForm):

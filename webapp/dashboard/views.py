@@ -13,7 +13,7 @@ from ..errors import ServiceError
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
-from . import agents, edit, login, timefmt
+from . import agents, edit, forms, login, timefmt
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, page, refusal, require_login
 from .login import safe_next
@@ -197,6 +197,7 @@ def init_app(app: Flask) -> None:
         allowed_actions=schedules.allowed_actions,
         ScheduleStatus=ScheduleStatus,
         ExecutionStatus=ExecutionStatus,
+        error_summary=forms.error_summary,
     )
     app.register_blueprint(bp)
     app.register_blueprint(edit.bp)

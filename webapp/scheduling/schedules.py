@@ -17,6 +17,7 @@ from ..api.schemas import (
     PREVIEW,
     SCHEDULE_CREATE,
     SCHEDULE_UPDATE,
+    problems,
     validate,
 )
 from ..auth import Caller
@@ -107,11 +108,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     """Create a schedule from a request body; return it."""
     now = now or clock.utcnow()
     data = validate(SCHEDULE_CREATE, body)
-    client_id = data.get("client_id") or caller.agent_id
-    if client_id is None:
-        raise invalid("client_id is required", "client_id")
-    if not caller.may_see(client_id):
-        raise invalid("client_id must be your own agent id", "client_id")
+    client_id = _client_for(caller, data.get("client_id"))
     tz = data.get("timezone", "UTC")
     expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
     input_data = _check_input_data(data.get("input_data", {}))
@@ -122,8 +119,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     if expression is not None:
         next_run = _first_run(schedule_id, values, now, "end_at")
     with write_transaction() as session:
-        if session.get(Agent, client_id) is None:
-            raise invalid(f"Unknown client_id: {client_id}", "client_id")
+        _known_client(session, client_id)
         schedule = ScheduledTask(
             schedule_id=schedule_id,
             client_id=client_id,
@@ -407,3 +403,62 @@ def preview(body: dict, now: datetime | None = None) -> dict:
             {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
         ],
     }
+
+
+def check_body(
+    caller: Caller,
+    body: dict,
+    schedule: ScheduledTask | None = None,
+    now: datetime | None = None,
+    timing: bool = True,
+) -> list[ServiceError]:
+    """Return every problem of a create body (or, given the stored schedule, an update body) at once.
+
+    The same checks create_schedule and update_schedule make, run side by side rather than stopping
+    at the first, so a form can show them all; nothing is written. `timing=False` leaves the timing
+    out but the zone (the caller already knows the rest is wrong).
+    """
+    now = now or clock.utcnow()
+    found = problems(SCHEDULE_CREATE if schedule is None else SCHEDULE_UPDATE, body)
+    bad = {err.field for err in found}
+
+    def attempt(check, *args) -> None:
+        """Run one check; keep its refusal."""
+        try:
+            check(*args)
+        except ServiceError as err:
+            found.append(err)
+
+    if schedule is None and "client_id" not in bad:
+        attempt(_check_client, caller, body.get("client_id"))
+    timing_fields = {"cron_expression", "run_at", "timezone"}
+    if not timing_fields & bad:
+        tz = body.get("timezone", schedule.timezone if schedule is not None else "UTC")
+        if timing and (schedule is None or "cron_expression" in body or "run_at" in body):
+            attempt(_timing, body.get("cron_expression"), body.get("run_at"), tz, now)
+        elif "timezone" in body:
+            attempt(_zone, tz)
+    if "input_data" in body and "input_data" not in bad:
+        attempt(_check_input_data, body["input_data"])
+    return found
+
+
+def _client_for(caller: Caller, client_id: str | None) -> str:
+    """Return the client a create is for (the caller by default); refuse none, or another's for a non-admin."""
+    client_id = client_id or caller.agent_id
+    if client_id is None:
+        raise invalid("client_id is required", "client_id")
+    if not caller.may_see(client_id):
+        raise invalid("client_id must be your own agent id", "client_id")
+    return client_id
+
+
+def _known_client(session: Session, client_id: str) -> None:
+    """Refuse a client that is not a registered agent."""
+    if session.get(Agent, client_id) is None:
+        raise invalid(f"Unknown client_id: {client_id}", "client_id")
+
+
+def _check_client(caller: Caller, client_id: str | None) -> None:
+    """Refuse a create for no client, for another client (non-admins) or for an unknown one."""
+    _known_client(db.session, _client_for(caller, client_id))
