@@ -263,6 +263,25 @@ class ScheduleExecution(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ScheduleCount(db.Model):
+    """Folded schedule totals per client and status (scheduling/counts.py; kept by the triggers of migration 0002)."""
+
+    __tablename__ = "schedule_counts"
+    client_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ScheduleCountDelta(db.Model):
+    """A +1/-1 a trigger appended when a schedule was created, changed status or client, or deleted."""
+
+    __tablename__ = "schedule_count_deltas"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(128))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    d: Mapped[int] = mapped_column(sa.Integer)
+
+
 class Operator(db.Model):
     """A person who signs in to the dashboard."""
 

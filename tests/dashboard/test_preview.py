@@ -1,15 +1,12 @@
-"""The live cron preview, the builder behind it, and how instants are written."""
+"""The live cron preview page and its partial."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.dashboard_helpers import Dashboard, aware
-from webapp.dashboard import builder, timefmt
-from webapp.errors import ServiceError
+from tests.dashboard_helpers import Dashboard
 
 
 @pytest.fixture
@@ -111,67 +108,3 @@ def test_preview_count_is_bounded(ui):
     """Count is clamped to 1..50."""
     html = preview(ui, cron_expression="* * * * *", count="500")
     assert html.count("<tr class") + html.count("<tr>") == 51
-
-
-@pytest.mark.parametrize(
-    "kind, extra, expression",
-    [
-        ("daily", {}, "30 9 * * *"),
-        ("weekdays", {}, "30 9 * * 1-5"),
-        ("weekly", {"weekday": "SUN"}, "30 9 * * SUN"),
-        ("monthly", {"monthday": 31}, "30 9 31 * *"),
-    ],
-)
-def test_builder_round_trips(kind, extra, expression):
-    """What the builder writes, detect reads back as the same choice."""
-    assert builder.build(kind, "09:30", **extra) == {"cron_expression": expression}
-    assert builder.detect(expression) == {"kind": kind, "at_time": "09:30", **extra}
-
-
-@pytest.mark.parametrize(
-    "expression, kind",
-    [("0 18 * * 5", "weekly"), ("*/5 * * * *", "custom"), ("0 9 * * 1,3", "custom"), ("75 9 * * *", "custom")],
-)
-def test_builder_detects_the_common_cases_only(expression, kind):
-    """Anything the builder cannot write opens as a custom expression."""
-    assert builder.detect(expression)["kind"] == kind
-
-
-def test_builder_refuses_a_bad_time():
-    """A time that is not HH:MM is the builder's own error, on its field."""
-    with pytest.raises(ServiceError) as caught:
-        builder.build("daily", "9.30")
-    assert caught.value.field == "at_time"
-
-
-@pytest.mark.parametrize(
-    "seconds, text",
-    [(0, "just now"), (90, "in 2 min"), (-3600 * 3, "3 h ago"), (86400 * 3, "in 3 days"), (86400 * 90, "in 3 months")],
-)
-def test_relative_time(seconds, text):
-    """Relative times use the largest sensible unit."""
-    now = aware(2025, 1, 1, 12, 0)
-    assert timefmt.relative(now + timedelta(seconds=seconds), now) == text
-
-
-def test_when_writes_local_time_with_utc_on_hover():
-    """<time> carries the UTC instant; the text is local; the title says UTC."""
-    html = str(timefmt.when(aware(2025, 7, 1, 12, 0), "America/New_York", now=aware(2025, 7, 1, 11, 56)))
-    assert html == (
-        '<time datetime="2025-07-01T12:00:00Z" title="2025-07-01 12:00:00 UTC">Tue 1 Jul 2025, 08:00 EDT</time>'
-        ' <span class="rel">in 4 min</span>'
-    )
-
-
-@pytest.mark.parametrize(
-    "new, stored, same",
-    [
-        ("0 18 * * FRI", "0 18 * * 5", True),
-        ("30  9 * * 1-5", "30 9 * * 1-5", True),
-        ("0 18 * * SAT", "0 18 * * 5", False),
-        ("0 0 * * *", "@daily", False),
-    ],
-)
-def test_builder_knows_an_unchanged_expression(new, stored, same):
-    """Reopening a schedule in the builder is not a change of timing."""
-    assert builder.same_expression(new, stored) is same

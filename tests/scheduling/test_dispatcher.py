@@ -11,7 +11,7 @@ from webapp.auth import Caller
 from webapp.errors import ServiceError
 from webapp.extensions import db, write_transaction
 from webapp.models import ScheduledTask, ScheduleExecution, Task, new_id
-from webapp.scheduling import catchup, cron, dispatcher, schedules
+from webapp.scheduling import catchup, dispatcher, schedules
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 CLIENT = Caller("client-1", False)
@@ -318,16 +318,6 @@ def test_the_earliest_next_run_ignores_inactive_schedules(app, client_1):
         assert dispatcher.earliest_next_run() == utc("2025-03-01T09:00:00Z")
 
 
-def test_the_missed_plan_matches_the_cron_engine():
-    class Row:
-        cron_expression, timezone, next_run_at = "*/5 * * * *", "Europe/Paris", utc("2025-03-01T08:00:00Z")
-
-    plan = catchup.plan(Row, utc("2025-03-01T08:12:00Z"), {})
-    assert [at for at, _ in plan.skipped] == [utc("2025-03-01T08:00:00Z"), utc("2025-03-01T08:05:00Z")]
-    assert plan.fire == utc("2025-03-01T08:10:00Z")
-    assert plan.next_run == cron.next_after("*/5 * * * *", "Europe/Paris", plan.fire)
-
-
 def test_a_next_run_written_by_hand_in_another_format_still_fires(app, client_1):
     sid = add(app, cron_expression="* * * * *")
     with app.app_context(), write_transaction() as session:
@@ -337,16 +327,3 @@ def test_a_next_run_written_by_hand_in_another_format_still_fires(app, client_1)
     assert fire(app, utc("2025-03-01T08:03:10Z")) == 1
     s = schedule(app, sid)
     assert (s.next_run_at, s.last_error) == (utc("2025-03-01T08:04:00Z"), None)
-
-
-def test_a_sparse_schedule_records_every_missed_occurrence_under_the_cap():
-    class Row:
-        cron_expression, timezone, next_run_at = "0 9 * * MON", "America/New_York", utc("2025-01-06T14:00:00Z")
-
-    plan = catchup.plan(Row, utc("2025-03-31T12:00:00Z"), {})
-    # Mondays 9 AM New York from Jan 6 to Mar 24 missed (12 of them, across the DST change); Mar 31 not yet due.
-    assert plan.fire == utc("2025-03-24T13:00:00Z")
-    assert [at for at, _ in plan.skipped][0] == utc("2025-01-06T14:00:00Z")
-    assert len(plan.skipped) == 11 and plan.unrecorded == 0
-    assert all("without a record" not in note for _, note in plan.skipped)
-    assert plan.next_run == utc("2025-03-31T13:00:00Z")

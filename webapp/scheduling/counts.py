@@ -1,9 +1,10 @@
 """Schedule totals per client and status, kept by database triggers.
 
-Counting 100k rows on every list call costs milliseconds that grow with the
-table; instead, triggers on scheduled_tasks append +1/-1 rows to
-schedule_count_deltas and this module folds them into schedule_counts. A total
-is the base count plus the pending deltas, read in one statement (one snapshot).
+Counting 100k rows on every list call costs milliseconds that grow with the table (bench/api_list.py
+measures an indexed COUNT(*) beside these counts); instead, triggers on scheduled_tasks (migration
+0002) append +1/-1 rows to schedule_count_deltas and the dispatcher tick folds them into
+schedule_counts (models.ScheduleCountDelta and models.ScheduleCount). A total is the base count plus
+the pending deltas, read in one statement (one snapshot); a read never writes.
 """
 
 from __future__ import annotations
@@ -26,19 +27,17 @@ def _total_statement(by_client: bool) -> sa.TextClause:
     client = " AND client_id = :client_id" if by_client else ""
     sql = (
         f"SELECT (SELECT COALESCE(SUM(n), 0) FROM schedule_counts WHERE status IN :statuses{client})"
-        f" + (SELECT COALESCE(SUM(d), 0) FROM schedule_count_deltas WHERE status IN :statuses{client}),"
-        " (SELECT COUNT(*) FROM schedule_count_deltas)"
+        f" + (SELECT COALESCE(SUM(d), 0) FROM schedule_count_deltas WHERE status IN :statuses{client})"
     )
     return sa.text(sql).bindparams(sa.bindparam("statuses", expanding=True))
 
 
-def total(session: Session, client_id: str | None, statuses: Sequence[str]) -> tuple[int, int]:
-    """Return (number of schedules matching, number of pending delta rows)."""
+def total(session: Session, client_id: str | None, statuses: Sequence[str]) -> int:
+    """Return how many schedules match: a client's (or everyone's) in these statuses."""
     params = {"statuses": list(statuses)}
     if client_id is not None:
         params["client_id"] = client_id
-    n, waiting = session.execute(_total_statement(client_id is not None), params).one()
-    return int(n), int(waiting)
+    return int(session.scalar(_total_statement(client_id is not None), params))
 
 
 def fold(session: Session) -> None:
