@@ -4,6 +4,12 @@ SQLAlchemy's per-value type processing cost more than the database work itself a
 hundred firings per batch, so the dispatcher builds its rows already in the driver's form
 (instants through models.stored_instant, the one stored form; JSON as text), and the SQL is
 compiled once per dialect.
+
+Measured against SQLAlchemy 2's own bulk insert (`session.execute(insert(table), rows)` with
+Python values for the task and execution inserts; bench/fire.py, same machine, same run, as a
+ratio to raw executemany): SQLite 0.58-0.66 here against 0.41-0.45 with insert(), PostgreSQL
+with two dispatchers 1.02-1.16 against 0.64. The simpler insert() was about 30-40% slower,
+beyond the 15% the simpler code may cost, so the driver rows stay.
 """
 
 from __future__ import annotations
