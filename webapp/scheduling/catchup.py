@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from ..clock import iso_z
 from ..models import ScheduleStatus
@@ -30,6 +31,14 @@ _WINDOWS = (
     timedelta(days=366),
     timedelta(days=366 * 5),
 )
+
+
+class DueRow(Protocol):
+    """The columns of a due schedule the planner reads (a claimed row, or any object with them)."""
+
+    cron_expression: str | None
+    timezone: str
+    next_run_at: datetime
 
 
 @dataclass
@@ -53,7 +62,7 @@ def _next(expression: str, tz: str, after: datetime, cache: dict) -> datetime:
     return found
 
 
-def plan(row, now: datetime, cache: dict) -> Plan:
+def plan(row: DueRow, now: datetime, cache: dict) -> Plan:
     """Decide what a due schedule row does at `now`; never raise (errors become a FAILED plan)."""
     try:
         return _plan(row, now, cache)
@@ -62,7 +71,7 @@ def plan(row, now: datetime, cache: dict) -> Plan:
         return Plan(status=ScheduleStatus.FAILED, error=f"Next run cannot be computed: {reason}")
 
 
-def _plan(row, now: datetime, cache: dict) -> Plan:
+def _plan(row: DueRow, now: datetime, cache: dict) -> Plan:
     """Decide what a due schedule row does at `now`."""
     first = row.next_run_at
     if not row.cron_expression:
