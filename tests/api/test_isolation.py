@@ -21,6 +21,8 @@ CREATE = {
     "cron_expression": "0 * * * *",
 }
 
+BACKFILL = {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T03:00:00Z"}
+
 # endpoint: (method, url, body, expected status per role in ROLES order)
 MATRIX = {
     "create": ("POST", "/aitp/tasks/schedule", CREATE, (401, 401, 201, 400, 201)),
@@ -30,6 +32,8 @@ MATRIX = {
     "delete": ("DELETE", "/aitp/tasks/schedule/{sid}", None, (401, 401, 200, 404, 200)),
     "executions": ("GET", "/aitp/tasks/schedule/{sid}/executions", None, (401, 401, 200, 404, 200)),
     "run": ("POST", "/aitp/tasks/schedule/{sid}/run", None, (401, 401, 201, 404, 201)),
+    "upcoming": ("GET", "/aitp/tasks/schedule/{sid}/upcoming?count=3", None, (401, 401, 200, 404, 200)),
+    "backfill": ("POST", "/aitp/tasks/schedule/{sid}/backfill", BACKFILL, (401, 401, 201, 404, 201)),
     "preview": ("POST", "/aitp/tasks/schedule/preview", {"cron_expression": "@daily"}, (401, 401, 200, 200, 200)),
     # "other" never registered report-v1, so it may not offer it.
     "claim": ("POST", "/aitp/tasks/claim", {"capabilities": ["report-v1"]}, (401, 401, 200, 400, 200)),
@@ -37,6 +41,7 @@ MATRIX = {
     # The admin sees the held task but does not hold it: 409, not a takeover.
     "complete": ("POST", "/aitp/tasks/{held}/complete", {"result_data": {"ok": True}}, (401, 401, 200, 404, 409)),
     "fail": ("POST", "/aitp/tasks/{held}/fail", {"error_message": "no"}, (401, 401, 200, 404, 409)),
+    "heartbeat": ("POST", "/aitp/tasks/{held}/heartbeat", {}, (401, 401, 200, 404, 409)),
     "openapi": ("GET", "/aitp/openapi.json", None, (200, 200, 200, 200, 200)),
 }
 CASES = [(name, role, spec[3][i]) for name, spec in MATRIX.items() for i, role in enumerate(ROLES)]

@@ -153,6 +153,9 @@ def test_real_answers_of_every_operation_match_the_document(client, make_agent):
     call("PUT", f"{sched}/{sid}", one, json={"priority": 9})
     tid = call("POST", f"{sched}/{sid}/run", one + "/run")["task_id"]
     call("GET", f"{sched}/{sid}/executions", one + "/executions")
+    call("GET", f"{sched}/{sid}/upcoming?count=3", one + "/upcoming")
+    backfill = {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:03:00Z", "dry_run": True}
+    call("POST", f"{sched}/{sid}/backfill", one + "/backfill", json=backfill)
     preview = {"cron_expression": "0 9 * * MON", "timezone": "America/New_York", "count": 3}
     call("POST", f"{sched}/preview", f"{sched}/preview", json=preview)
     claim = {"capabilities": ["report-v1"], "limit": 5}
@@ -161,6 +164,7 @@ def test_real_answers_of_every_operation_match_the_document(client, make_agent):
     call("POST", f"/aitp/tasks/{tid}/complete", "/aitp/tasks/{task_id}/complete", json={"result_data": {"rows": 3}})
     second = client.post(f"{sched}/{sid}/run", headers=owner).get_json()["task_id"]
     client.post("/aitp/tasks/claim", json=claim, headers=owner)
+    call("POST", f"/aitp/tasks/{second}/heartbeat", "/aitp/tasks/{task_id}/heartbeat")
     call("POST", f"/aitp/tasks/{second}/fail", "/aitp/tasks/{task_id}/fail", json={"error_message": "boom"})
     call("DELETE", f"{sched}/{sid}", one)
     assert {(m, p) for m, p, _ in contract.seen} == _documented(document()) - {("GET", "/aitp/openapi.json")}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from webapp.api.schemas import DEFAULT_TIMEOUT
 from webapp.auth import Caller
 from webapp.errors import ServiceError
 from webapp.extensions import db
@@ -68,7 +69,7 @@ def test_a_claim_takes_the_highest_priority_then_the_oldest(app, agents):
     assert claim(app, limit=3) == [old, new, *low]
     t = task(app, old)
     assert (t.status, t.agent_id, t.attempts) == ("RUNNING", "worker-1", 1)
-    assert t.lease_expires_at == NOW + timedelta(seconds=tasks.DEFAULT_LEASE_SECONDS)
+    assert t.lease_expires_at == NOW + timedelta(seconds=DEFAULT_TIMEOUT)
 
 
 def test_a_claim_takes_one_task_by_default_and_never_the_same_twice(app, agents):
@@ -110,10 +111,12 @@ def test_concurrent_claimers_never_share_a_task(app, agents):
 
 
 def test_an_expired_lease_returns_the_task_and_counts_the_attempt(app, agents):
-    [tid] = make_tasks(app, 1)
+    [tid] = make_tasks(app, 1, retry_policy={"max_attempts": 2, "initial_interval_seconds": 1})
     assert claim(app, lease_seconds=30) == [tid]
     assert claim(app, caller=Caller("worker-2", False), now=NOW + timedelta(seconds=29)) == []
-    assert claim(app, caller=Caller("worker-2", False), now=NOW + timedelta(seconds=31)) == [tid]
+    # Expired at 30 s: a failed attempt, retried after its 1 s backoff.
+    assert claim(app, caller=Caller("worker-2", False), now=NOW + timedelta(seconds=31)) == []
+    assert claim(app, caller=Caller("worker-2", False), now=NOW + timedelta(seconds=32)) == [tid]
     t = task(app, tid)
     assert (t.status, t.agent_id, t.attempts) == ("RUNNING", "worker-2", 2)
     with app.app_context(), pytest.raises(ServiceError) as err:  # the first worker lost it
@@ -122,15 +125,17 @@ def test_an_expired_lease_returns_the_task_and_counts_the_attempt(app, agents):
 
 
 def test_the_dispatcher_tick_requeues_and_finally_fails_a_task_out_of_attempts(app, agents):
-    [tid] = make_tasks(app, 1)
+    retry = {"max_attempts": 5, "initial_interval_seconds": 1, "backoff_coefficient": 1.0}
+    [tid] = make_tasks(app, 1, retry_policy=retry)
     at = NOW
-    for _ in range(tasks.MAX_ATTEMPTS):
+    for _ in range(5):
         assert claim(app, now=at, lease_seconds=10) == [tid]
         at += timedelta(seconds=11)
         with app.app_context():
             assert tasks.expire_leases(at) == 1
+        at += timedelta(seconds=1)  # the backoff
     t = task(app, tid)
-    assert (t.status, t.attempts) == ("FAILED", tasks.MAX_ATTEMPTS)
+    assert (t.status, t.attempts) == ("FAILED", 5)
     assert execution_of(app, tid).status == "FAILED"
     with app.app_context():
         assert db.session.get(ScheduledTask, execution_of(app, tid).schedule_id).failed_runs == 1
@@ -224,7 +229,7 @@ def test_agents_work_registers_a_missing_agent_and_refuses_a_foreign_capability(
 
 @pytest.mark.parametrize("finish", ["complete", "fail"])
 def test_an_expired_lease_ends_the_attempt_even_before_the_task_is_requeued(app, agents, finish):
-    [tid] = make_tasks(app, 1)
+    [tid] = make_tasks(app, 1, retry_policy={"max_attempts": 2, "initial_interval_seconds": 1})
     assert claim(app, lease_seconds=30) == [tid]
     body = {"result_data": {"rows": 1}} if finish == "complete" else {"error_message": "late"}
     with app.app_context(), pytest.raises(ServiceError) as err:  # no tick has requeued it yet

@@ -64,7 +64,7 @@ def test_a_tick_ignores_paused_schedules_when_it_chooses_its_wake(app, agents):
 
 
 def test_a_tick_returns_expired_leases_to_the_queue(app, agents):
-    sid = create(app, cron_expression="0 9 * * *")
+    sid = create(app, cron_expression="0 9 * * *", retry_policy={"max_attempts": 2})  # a lease expiry is retried
     with app.app_context():
         task_id = dispatcher.run_now(OWNER, sid, now=T0).task_id
         tasks.claim(WORKER, {"capabilities": ["report-v1"], "lease_seconds": 30}, now=T0)

@@ -47,6 +47,11 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "RunRequest": schemas.RUN,
     "CompleteRequest": schemas.COMPLETE,
     "FailRequest": schemas.FAIL,
+    "HeartbeatRequest": schemas.HEARTBEAT,
+    "BackfillRequest": schemas.BACKFILL,
+    "Backfill": schemas.BACKFILL_OUT,
+    "Upcoming": schemas.UPCOMING_OUT,
+    "Heartbeat": schemas.HEARTBEAT_OUT,
     "Schedule": schemas.SCHEDULE_OUT,
     "ScheduleList": schemas.SCHEDULE_LIST_OUT,
     "ScheduleDeleted": schemas.SCHEDULE_DELETED_OUT,
@@ -76,7 +81,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "ClaimRequest": {"capabilities": ["report-v1"], "limit": 1},
     "RunRequest": {},
     "CompleteRequest": {"result_data": {"rows": 42}},
-    "FailRequest": {"error_message": "upstream timed out"},
+    "FailRequest": {"error_message": "upstream timed out", "retry": True},
+    "HeartbeatRequest": {},
+    "BackfillRequest": {"start": "2025-11-28T00:00:00Z", "end": "2025-11-29T00:00:00Z", "dry_run": True},
 }
 
 _OFFSET = {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET, "default": 0}
@@ -207,6 +214,24 @@ def _paths() -> dict[str, dict[str, Any]]:
                 params=EXECUTION_FILTERS + _paging(schemas.EXECUTION_PAGE_DEFAULT),
             ),
         },
+        "/aitp/tasks/schedule/{schedule_id}/upcoming": {
+            "parameters": [SCHEDULE_ID],
+            "get": _op(
+                "upcomingRuns",
+                "The next runs as the dispatcher will fire them: bounds, remaining_runs and jitter (fire_at) "
+                "applied; empty unless the schedule is ACTIVE.",
+                (200, "Upcoming", "The next runs, oldest first."),
+                (400, 401, 404),
+                params=[
+                    _query(
+                        "count",
+                        {"type": "integer", "minimum": 1, "maximum": schemas.UPCOMING_MAX, "default": 10},
+                        f"How many, 1..{schemas.UPCOMING_MAX}.",
+                    )
+                ],
+            ),
+        },
+        "/aitp/tasks/schedule/{schedule_id}/backfill": {"parameters": [SCHEDULE_ID], "post": _backfill_op()},
         "/aitp/tasks/schedule/{schedule_id}/run": {
             "parameters": [SCHEDULE_ID],
             "post": _op(
@@ -246,10 +271,22 @@ def _paths() -> dict[str, dict[str, Any]]:
             "parameters": [TASK_ID],
             "post": _op(
                 "failTask",
-                "Fail a task you hold; its execution becomes FAILED and the schedule counts it.",
+                "Fail your attempt at a task: it is retried after its backoff while attempts remain "
+                '(not with "retry": false); else it and its execution become FAILED and the schedule counts it.',
                 task,
                 (*BODY_ERRORS, 404, 409),
                 body="FailRequest",
+            ),
+        },
+        "/aitp/tasks/{task_id}/heartbeat": {
+            "parameters": [TASK_ID],
+            "post": _op(
+                "heartbeatTask",
+                "Extend the lease of a task you hold by its timeout_seconds; 409 if you do not hold it.",
+                (200, "Heartbeat", "The new lease, and whether the task should stop (cancel_requested)."),
+                (*BODY_ERRORS, 404, 409),
+                body="HeartbeatRequest",
+                body_required=False,
             ),
         },
         "/aitp/openapi.json": {
@@ -266,6 +303,21 @@ def _paths() -> dict[str, dict[str, Any]]:
             }
         },
     }
+
+
+def _backfill_op() -> dict:
+    """Return the backfill operation: 201 when it fires, 200 for a dry run."""
+    operation = _op(
+        "backfillSchedule",
+        "Fire the occurrences in [start, end) that have no execution yet, oldest first, each once, with "
+        f"trigger BACKFILL (201); dry_run lists them and fires nothing (200). Over {schemas.BACKFILL_MAX:,} "
+        "occurrences is a 400; a one-time or DELETED schedule, or too few remaining_runs, a 409.",
+        (201, "Backfill", "How many fired, and each occurrence's action (FIRE or EXISTS)."),
+        (*BODY_ERRORS, 404, 409),
+        body="BackfillRequest",
+    )
+    operation["responses"]["200"] = _json_response("The dry run: what would fire; nothing changed.", "Backfill")
+    return operation
 
 
 @functools.cache

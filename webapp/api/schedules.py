@@ -7,7 +7,7 @@ from werkzeug.routing import BaseConverter
 
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
-from ..scheduling import answers, schedules
+from ..scheduling import answers, backfill, schedules
 from .schemas import (
     EXECUTION_LIST_QUERY,
     EXECUTION_PAGE_DEFAULT,
@@ -147,3 +147,22 @@ def list_executions(schedule_id: str):
 def preview_schedule():
     """Preview a cron expression: English description and next runs."""
     return jsonify(schedules.preview(json_body()))
+
+
+@bp.get("/tasks/schedule/<schedule_id:schedule_id>/upcoming")
+@require_agent
+@takes_query("count")
+def upcoming(schedule_id: str):
+    """List the next runs as the dispatcher will fire them (bounds, run limit and jitter applied)."""
+    count = backfill.parse_count(request.args.get("count"))
+    return jsonify({"upcoming": backfill.upcoming(current_caller(), schedule_id, count)})
+
+
+@bp.post("/tasks/schedule/<schedule_id:schedule_id>/backfill")
+@require_agent
+def backfill_schedule(schedule_id: str):
+    """Fire the occurrences of [start, end) that have none yet; 200 with the list for a dry run."""
+    body = json_body()
+    fired, occurrences = backfill.backfill(current_caller(), schedule_id, body)
+    status = 200 if body.get("dry_run") else 201
+    return jsonify({"fired": fired, "occurrences": occurrences}), status

@@ -167,7 +167,10 @@ COMPLETE = {
 
 FAIL = {
     "type": "object",
-    "properties": {"error_message": {"type": "string", "minLength": 1, "maxLength": ERROR_MESSAGE_MAX}},
+    "properties": {
+        "error_message": {"type": "string", "minLength": 1, "maxLength": ERROR_MESSAGE_MAX},
+        "retry": {"type": "boolean", "description": "false fails the task for good at once (default true)."},
+    },
     "required": ["error_message"],
     "additionalProperties": False,
 }

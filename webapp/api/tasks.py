@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..auth import current_caller, require_agent
+from ..clock import iso_z
 from ..scheduling import dispatcher, tasks
 from ..scheduling.answers import execution_dict, task_dict
 from .schedules import json_body, register_id_converters
@@ -53,6 +54,20 @@ def fail_task(task_id: str):
     """Fail a task this agent holds."""
     task = tasks.fail(current_caller(), task_id, json_body())
     return jsonify(task_dict(task, tasks.executions_of([task_id]).get(task_id)))
+
+
+@bp.post("/tasks/<task_id:task_id>/heartbeat")
+@require_agent
+def heartbeat_task(task_id: str):
+    """Extend the lease of a task this agent holds; say whether its cancellation was requested."""
+    task = tasks.heartbeat(current_caller(), task_id, _optional_body())
+    return jsonify(
+        {
+            "task_id": task.task_id,
+            "lease_expires_at": iso_z(task.lease_expires_at),
+            "cancel_requested": bool(task.cancel_requested),
+        }
+    )
 
 
 @bp.get("/tasks/<task_id:task_id>")

@@ -46,6 +46,7 @@ _ADVANCE_VALUES = {
     "last_run_at": sa.bindparam("b_last"),
     "last_error": sa.bindparam("b_error"),
     "total_runs": SCHEDULES.c.total_runs + sa.bindparam("b_runs", type_=sa.Integer),
+    "remaining_runs": sa.bindparam("b_remaining", type_=sa.Integer),
     "updated_at": sa.bindparam("b_now"),
 }
 
@@ -171,6 +172,13 @@ def task_row(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def task_rows_of(schedule: ScheduledTask, now: datetime | str, count: int = 1) -> list[dict]:
+    """Return `count` tasks copied from a schedule read through the ORM (run-now, a buffered run, backfill)."""
+    input_json = json.dumps(schedule.input_data)
+    retry = retry_of(json.dumps(schedule.retry_policy) if schedule.retry_policy else None, {})
+    return [task_row(schedule, new_id("task"), input_json, now, retry) for _ in range(count)]
 
 
 def execution_row(

@@ -10,7 +10,6 @@ it claimed are still due for the others.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -27,8 +26,16 @@ from .. import clock
 from ..auth import Caller
 from ..errors import conflict
 from ..extensions import begin_write, db, is_postgres, write_transaction
-from ..models import ExecutionStatus, ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
-from . import catchup, counts, schedules, tasks
+from ..models import (
+    ExecutionStatus,
+    ExecutionTrigger,
+    OverlapPolicy,
+    ScheduledTask,
+    ScheduleExecution,
+    ScheduleStatus,
+    new_id,
+)
+from . import counts, firing, overlap, schedules, tasks
 from .bulkwrite import (
     ADVANCE,
     INSERT_EXECUTION,
@@ -36,12 +43,10 @@ from .bulkwrite import (
     SCHEDULES,
     Form,
     executemany,
-    execution_row,
     input_json_column,
     retry_json_column,
-    retry_of,
     stored_next_run_column,
-    task_row,
+    task_rows_of,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,15 @@ _DUE_COLUMNS = (
     stored_next_run_column(),
     SCHEDULES.c.timeout_seconds,
     retry_json_column(),
+    SCHEDULES.c.total_runs,
+    SCHEDULES.c.overlap_policy,
+    SCHEDULES.c.misfire_policy,
+    SCHEDULES.c.catchup_window_seconds,
+    SCHEDULES.c.start_at,
+    SCHEDULES.c.end_at,
+    SCHEDULES.c.max_runs,
+    SCHEDULES.c.remaining_runs,
+    SCHEDULES.c.jitter_seconds,
 )
 
 
@@ -126,43 +140,31 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
     advances: list[dict] = []
     done = Outcome()
     form, cache = Form(session), {}
-    stamp = form.at(now)
+    busy = [r.schedule_id for r in rows if r.overlap_policy != OverlapPolicy.ALLOW]
+    going = overlap.going_runs(session, busy) if busy else {}
+    replacements: list[overlap.Going] = []
     started = time.monotonic()
     for planned, row in enumerate(rows):
         if planned and time.monotonic() - started > PLAN_BUDGET_SECONDS:
             more = True  # the rest stay due and go to the next batch
             break
-        plan = catchup.plan(row, now, cache)
-        advance = {"b_id": row.schedule_id, "b_old": row.next_run_stored, "b_now": stamp, "b_runs": 0}
-        advance.update(b_next=form.at(plan.next_run), b_status=plan.status, b_error=plan.error)
-        advance["b_last"] = form.at(row.last_run_at)
-        if plan.error:
-            log.warning("schedule %s failed: %s", row.schedule_id, plan.error)
+        prepared = firing.prepare(row, now, form, cache, going.get(row.schedule_id, []))
+        if prepared.failed:
+            log.warning("schedule %s failed: %s", row.schedule_id, prepared.advance["b_error"])
             done.failed += 1
-            if careful:
-                _write_one(session, row, None, ([], [], advance))
-            else:
-                advances.append(advance)
-            continue
-        task_id = new_id("task")
-        firing_tasks = [task_row(row, task_id, row.input_json, stamp, retry_of(row.retry_json, cache))]
-        new_execs = [
-            execution_row(row.schedule_id, None, form.at(at), stamp, note, "MISSED") for at, note in plan.skipped
-        ]
-        new_execs.append(execution_row(row.schedule_id, task_id, form.at(plan.fire), stamp, None))
-        advance.update(b_last=form.at(plan.fire), b_runs=1)
         if careful:
-            if not _write_one(session, row, plan.fire, (firing_tasks, new_execs, advance)):
-                continue
+            prepared = _write_one(session, row, now, prepared, going.get(row.schedule_id, []))
         else:
-            new_tasks += firing_tasks
-            executions += new_execs
-            advances.append(advance)
-        done.fired += 1
-        done.skipped += len(plan.skipped)  # recorded SKIPPED rows; the estimate stays in the note
-        done.lateness.append((now - plan.fire).total_seconds())
+            new_tasks += prepared.tasks
+            executions += prepared.executions
+            advances.append(prepared.advance)
+        replacements += prepared.replace
+        done.fired += prepared.fired
+        done.skipped += prepared.skipped  # recorded SKIPPED rows; the estimate stays in the note
+        done.lateness += prepared.lateness
     if not careful:
         _write(session, new_tasks, executions, advances)
+    overlap.replace(session, replacements, now)
     hold = _hold_seconds()
     if hold and rows:
         # Test-only: widen the window in which a SIGKILL lands mid-batch.
@@ -176,26 +178,38 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
     return more
 
 
-def _write_one(session: Session, row: Row, fire: datetime | None, firing: tuple[list, list, dict]) -> bool:
-    """Write one schedule's firing inside a savepoint; return whether it fired.
+def _write_one(session: Session, row: Row, now: datetime, prepared: firing.Firing, going: list) -> firing.Firing:
+    """Write one schedule's firing inside a savepoint; return what was written.
 
-    An occurrence that already has an execution is not fired again: the schedule is advanced
-    past it with a note in last_error. A schedule that changed under the batch is left as it is.
+    Occurrences that already have an execution (a backfill got there first) are not fired
+    again: the firing is rebuilt without them, and the schedule still advances past them. A
+    schedule that changed under the batch is left as it is, for the next tick.
     """
-    firing_tasks, executions, advance = firing
     try:
         with session.begin_nested():
-            _write(session, firing_tasks, executions, [advance])
+            _write(session, prepared.tasks, prepared.executions, [prepared.advance])
+        return prepared
     except _LostClaim:
         log.error("schedule %s changed while its batch held it; left for the next tick", row.schedule_id)
-        return False
+        return firing.Firing()
     except IntegrityError:
-        note = f"Occurrence {clock.iso_z(fire)} already had an execution; it was not fired again"
-        log.warning("schedule %s: %s", row.schedule_id, note)
-        advance.update(b_error=note, b_runs=0, b_last=Form(session).at(row.last_run_at))
-        _write_one(session, row, None, ([], [], advance))
-        return False
-    return bool(firing_tasks)
+        taken = frozenset(
+            session.scalars(
+                sa.select(ScheduleExecution.scheduled_for).where(
+                    ScheduleExecution.schedule_id == row.schedule_id,
+                    ScheduleExecution.scheduled_for.in_(prepared.occurrences),
+                )
+            )
+        )
+    listed = ", ".join(clock.iso_z(at) for at in sorted(taken))
+    log.warning("schedule %s: occurrences %s already had an execution; not fired again", row.schedule_id, listed)
+    rebuilt = firing.prepare(row, now, Form(session), {}, going, exclude=taken)
+    rebuilt.advance["b_error"] = (
+        rebuilt.advance["b_error"] or f"Occurrence {listed} already had an execution; it was not fired again"
+    )
+    with session.begin_nested():
+        _write(session, rebuilt.tasks, rebuilt.executions, [rebuilt.advance])
+    return rebuilt
 
 
 def wake_instant(at: datetime | None, now: datetime) -> datetime:
@@ -295,10 +309,8 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
         if "run" not in schedules.allowed_actions(schedule):
             raise conflict("Schedule is deleted and cannot run", "status")
         at = _free_instant(session, schedule, now)
-        task_id = new_id("task")
-        form = Form(session)
-        retry = retry_of(json.dumps(schedule.retry_policy) if schedule.retry_policy else None, {})
-        task = task_row(schedule, task_id, json.dumps(schedule.input_data), form.at(now), retry)
+        [task] = task_rows_of(schedule, Form(session).at(now))
+        task_id = task["task_id"]
         executemany(session, INSERT_TASK, [task])
         execution = ScheduleExecution(
             execution_id=new_id("exec"),

@@ -6,16 +6,17 @@ Rules:
   caller's own tasks (workers serve every client), but a non-admin agent may only offer
   capabilities it registered. Two claimers never get the same task: the claim runs in one
   write transaction (BEGIN IMMEDIATE on SQLite, FOR UPDATE SKIP LOCKED on PostgreSQL).
-- `attempts` counts claims.
+- `attempts` counts claims. A claim grants a lease of the task's timeout_seconds (or the
+  claim's lease_seconds) and never takes a task before its not_before (a retry's backoff).
 - The lease rule (the README states it too, and this is where it lives): a lease that runs out
-  ends the attempt. From `lease_expires_at` on, the holder's complete or fail answers 409,
-  whether or not the task has yet gone back to the queue; the dispatcher tick (or the next
-  claim) returns it to PENDING within about a second, and after MAX_ATTEMPTS expired leases
-  the task and its execution FAIL. A worker must finish before its lease runs out.
-- Only the agent holding a RUNNING task may finish it. A task the caller cannot see (it is
-  neither its client, nor its claiming agent, nor an admin) answers 404; one it can see but
-  does not hold, or that is already finished, answers 409.
-- The execution follows its task, and a failure adds one to the schedule's failed_runs.
+  ends the attempt. From `lease_expires_at` on, the holder's complete, fail or heartbeat answers
+  409, whether or not the task has yet been requeued; the dispatcher tick (or the next claim)
+  counts it as a failed attempt within about a second (attempts.py: retried while attempts
+  remain, else FAILED). A worker heartbeats to keep its lease.
+- Only the agent holding a RUNNING task may finish or heartbeat it. A task the caller cannot
+  see (it is neither its client, nor its claiming agent, nor an admin) answers 404; one it can
+  see but does not hold, or that is already finished, answers 409.
+- The execution follows its task (attempts.py says how a run ends and what it does to the schedule).
 """
 
 from __future__ import annotations
@@ -24,22 +25,21 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from .. import clock
-from ..api.schemas import CLAIM, COMPLETE, FAIL, validate
+from ..api.schemas import CLAIM, COMPLETE, DEFAULT_TIMEOUT, FAIL, HEARTBEAT, validate
 from ..auth import Caller
 from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
 from ..extensions import db, is_postgres, write_transaction
-from ..models import Agent, ExecutionStatus, ScheduledTask, ScheduleExecution, Task, TaskStatus
+from ..models import Agent, ExecutionStatus, ScheduleExecution, Task, TaskStatus
+from . import attempts
 
-DEFAULT_LEASE_SECONDS = 300
-MAX_ATTEMPTS = 5
-FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED)
+FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 TASKS = Task.__table__
 EXECUTIONS = ScheduleExecution.__table__
-SCHEDULES = ScheduledTask.__table__
 
 
 def _record(outcome: str, count: int = 1) -> None:
@@ -49,50 +49,8 @@ def _record(outcome: str, count: int = 1) -> None:
         metrics.record_task(outcome, count)
 
 
-def _finish_rows(
-    session, task_id: str, status: TaskStatus, result_data, error_message: str | None, now: datetime
-) -> None:
-    """Finish a task, its execution and (on failure) its schedule's failed_runs, with core updates."""
-    result = sa.null() if result_data is None else result_data
-    ended = {"status": status, "result_data": result, "error_message": error_message, "finished_at": now}
-    session.execute(
-        sa.update(TASKS).where(TASKS.c.task_id == task_id).values(**ended, lease_expires_at=None, updated_at=now)
-    )
-    session.execute(sa.update(EXECUTIONS).where(EXECUTIONS.c.task_id == task_id).values(**ended))
-    if status == TaskStatus.FAILED:
-        owners = sa.select(EXECUTIONS.c.schedule_id).where(EXECUTIONS.c.task_id == task_id).scalar_subquery()
-        session.execute(
-            sa.update(SCHEDULES)
-            .where(SCHEDULES.c.schedule_id == owners)
-            .values(failed_runs=SCHEDULES.c.failed_runs + 1, updated_at=now)
-        )
-
-
-def _requeue_expired(session, now: datetime, limit: int = 1000) -> tuple[int, int]:
-    """Return expired leases to PENDING, or FAIL tasks out of attempts; return (requeued, failed)."""
-    query = (
-        sa.select(TASKS.c.task_id, TASKS.c.attempts)
-        .where(TASKS.c.status == TaskStatus.RUNNING, TASKS.c.lease_expires_at < now)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    rows = session.execute(query).all()
-    retry = [r.task_id for r in rows if r.attempts < MAX_ATTEMPTS]
-    give_up = [r.task_id for r in rows if r.attempts >= MAX_ATTEMPTS]
-    if retry:
-        session.execute(
-            sa.update(TASKS)
-            .where(TASKS.c.task_id.in_(retry), TASKS.c.status == TaskStatus.RUNNING)
-            .values(status=TaskStatus.PENDING, agent_id=None, lease_expires_at=None, updated_at=now)
-        )
-    for task_id in give_up:
-        _finish_rows(session, task_id, TaskStatus.FAILED, None, f"Lease expired {MAX_ATTEMPTS} times; giving up", now)
-    return len(retry), len(give_up)
-
-
 def expire_leases(now: datetime | None = None) -> int:
-    """Requeue tasks whose lease has expired (the dispatcher tick calls this); return how many."""
+    """End the attempts whose lease expired (the dispatcher tick calls this); return how many."""
     now = now or clock.utcnow()
     expired = (
         sa.select(TASKS.c.task_id).where(TASKS.c.status == TaskStatus.RUNNING, TASKS.c.lease_expires_at < now).limit(1)
@@ -102,7 +60,7 @@ def expire_leases(now: datetime | None = None) -> int:
     if found is None:
         return 0
     with write_transaction() as session:
-        requeued, failed = _requeue_expired(session, now)
+        requeued, failed = attempts.expire(session, now)
     _record("lease_expired", requeued)
     _record("failed", failed)
     return requeued + failed
@@ -130,7 +88,7 @@ def claim(caller: Caller, body: dict, now: datetime | None = None) -> list[Task]
     capabilities = _offered(caller, data["capabilities"])
     asked = data.get("lease_seconds")
     with write_transaction() as session:
-        requeued, failed = _requeue_expired(session, now)
+        requeued, failed = attempts.expire(session, now)
         query = (
             sa.select(TASKS.c.task_id, TASKS.c.timeout_seconds)
             .where(
@@ -164,7 +122,7 @@ def _mark_claimed(session, caller: Caller, picked: list, asked: int | None, now:
     """
     leases: dict[int, list[str]] = {}
     for row in picked:
-        leases.setdefault(asked or row.timeout_seconds or DEFAULT_LEASE_SECONDS, []).append(row.task_id)
+        leases.setdefault(asked or row.timeout_seconds or DEFAULT_TIMEOUT, []).append(row.task_id)
     for seconds, ids in leases.items():
         session.execute(
             sa.update(TASKS)
@@ -196,40 +154,61 @@ def _may_see(caller: Caller, task: Task) -> bool:
     return caller.is_admin or (caller.agent_id is not None and caller.agent_id in (task.client_id, task.agent_id))
 
 
-def _finish(caller: Caller, task_id: str, status: TaskStatus, result_data, error_message, now: datetime | None) -> Task:
-    """Finish a task the caller holds; see the module rules for 404 and 409."""
-    now = now or clock.utcnow()
-    with write_transaction() as session:
-        query = sa.select(Task).where(Task.task_id == task_id).execution_options(populate_existing=True)
-        if is_postgres(session):
-            query = query.with_for_update()
-        task = session.scalar(query)
-        if task is None or not _may_see(caller, task):
-            raise not_found("Task")
-        if task.status in FINISHED:
-            raise conflict(f"Task is already {task.status}", "status")
-        if task.status != TaskStatus.RUNNING or task.agent_id != caller.agent_id:
-            raise conflict("Task is not claimed by you; claim it first", "status")
-        if task.lease_expires_at is not None and as_utc(task.lease_expires_at) <= now:
-            # The lease rule (module docstring): an expired lease ended this attempt.
-            expired = iso_z(task.lease_expires_at)
-            raise conflict(f"Your lease expired at {expired}; the task goes back to the queue", "lease_expires_at")
-        _finish_rows(session, task_id, status, result_data, error_message, now)
-        session.refresh(task)
-    _record(status.lower())
+def _held(session: Session, caller: Caller, task_id: str, now: datetime) -> Task:
+    """Return a task the caller holds (schedule locked first, then task); see the module rules for 404 and 409."""
+    task = session.get(Task, task_id)
+    if task is None or not _may_see(caller, task):
+        raise not_found("Task")
+    attempts.lock_schedule_of(session, task_id)
+    task = attempts.lock_task(session, task_id)
+    if task.status in FINISHED:
+        raise conflict(f"Task is already {task.status}", "status")
+    if task.status != TaskStatus.RUNNING or task.agent_id != caller.agent_id:
+        raise conflict("Task is not claimed by you; claim it first", "status")
+    if task.lease_expires_at is not None and as_utc(task.lease_expires_at) <= now:
+        # The lease rule (module docstring): an expired lease ended this attempt.
+        expired = iso_z(task.lease_expires_at)
+        raise conflict(f"Your lease expired at {expired}; the task goes back to the queue", "lease_expires_at")
     return task
 
 
 def complete(caller: Caller, task_id: str, body: dict, now: datetime | None = None) -> Task:
-    """Complete a task the caller holds, with its result_data."""
+    """Complete a task the caller holds, with its result_data; its run ends COMPLETED."""
     data = validate(COMPLETE, body)
-    return _finish(caller, task_id, TaskStatus.COMPLETED, data.get("result_data"), None, now)
+    now = now or clock.utcnow()
+    with write_transaction() as session:
+        task = _held(session, caller, task_id, now)
+        attempts.end_run(session, task_id, TaskStatus.COMPLETED, data.get("result_data"), None, now)
+        session.refresh(task)
+    _record("completed")
+    return task
 
 
 def fail(caller: Caller, task_id: str, body: dict, now: datetime | None = None) -> Task:
-    """Fail a task the caller holds, with its error_message."""
+    """Fail the caller's attempt at a task: retried after its backoff while attempts remain, unless `"retry": false`."""
     data = validate(FAIL, body)
-    return _finish(caller, task_id, TaskStatus.FAILED, None, data["error_message"], now)
+    now = now or clock.utcnow()
+    with write_transaction() as session:
+        task = _held(session, caller, task_id, now)
+        outcome = attempts.fail_attempt(session, task, data["error_message"], now, data.get("retry", True))
+        session.refresh(task)
+    _record("retried" if outcome == TaskStatus.PENDING else outcome.lower())
+    return task
+
+
+def heartbeat(caller: Caller, task_id: str, body: dict, now: datetime | None = None) -> Task:
+    """Extend the lease of a task the caller holds by its timeout_seconds; the answer says whether to stop."""
+    validate(HEARTBEAT, body)
+    now = now or clock.utcnow()
+    with write_transaction() as session:
+        task = _held(session, caller, task_id, now)
+        session.execute(
+            sa.update(TASKS)
+            .where(TASKS.c.task_id == task_id)
+            .values(lease_expires_at=now + timedelta(seconds=task.timeout_seconds or DEFAULT_TIMEOUT))
+        )
+        session.refresh(task)
+    return task
 
 
 def get_task(caller: Caller, task_id: str) -> Task:
