@@ -17,14 +17,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from .. import auth, clock
+from .. import auth
 from ..auth import Caller
-from ..clock import iso_z
 from ..errors import ServiceError
 from ..extensions import db
-from ..models import Agent, Task, TaskStatus
+from ..models import Agent
 from ..scheduling import tasks, timer
 from .commands import agents_cli
+from .demo import Demo
 
 scheduler_cli = AppGroup("scheduler", help="Run the dispatcher.")
 
@@ -82,22 +82,6 @@ def _worker_caller(agent_id: str, capabilities: tuple[str, ...]) -> Caller:
     return Caller(agent_id=agent_id, is_admin=bool(agent.is_admin))
 
 
-def _handle(caller: Caller, task: Task) -> TaskStatus:
-    """Do a task the demo way: fail it when input_data has "fail", else complete it with an echo."""
-    data = task.input_data or {}
-    if isinstance(data, dict) and data.get("fail"):
-        tasks.fail(caller, task.task_id, {"error_message": str(data["fail"])})
-        return TaskStatus.FAILED
-    result = {
-        "worker": caller.agent_id,
-        "task_type": task.task_type,
-        "echo": data,
-        "completed_at": iso_z(clock.utcnow()),
-    }
-    tasks.complete(caller, task.task_id, {"result_data": result})
-    return TaskStatus.COMPLETED
-
-
 @click.command("work")
 @click.option("--capability", "capabilities", multiple=True, required=True, help="A capability served (repeatable).")
 @click.option("--agent-id", default="local-worker", show_default=True, help="The agent the worker acts as.")
@@ -106,19 +90,44 @@ def _handle(caller: Caller, task: Task) -> TaskStatus:
     "--poll-interval", type=click.FloatRange(0.01), default=1.0, show_default=True, help="Seconds between idle polls."
 )
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="Tasks claimed per round.")
+@click.option(
+    "--work-seconds",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Seconds each task takes (heartbeating meanwhile); input_data work_seconds wins.",
+)
+@click.option(
+    "--fail-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of attempts to fail at random, to watch retries and auto-pause (e.g. 0.3).",
+)
 @with_appcontext
-def work(capabilities: tuple[str, ...], agent_id: str, once: bool, poll_interval: float, limit: int) -> None:
-    """Run a demo worker: claim tasks for the capabilities, complete them, repeat until SIGTERM/SIGINT."""
+def work(
+    capabilities: tuple[str, ...],
+    agent_id: str,
+    once: bool,
+    poll_interval: float,
+    limit: int,
+    work_seconds: float,
+    fail_rate: float,
+) -> None:
+    """Run a demo worker: claim tasks for the capabilities, do them, repeat until SIGTERM/SIGINT."""
     caller = _worker_caller(agent_id, capabilities)
+    demo = Demo(work_seconds=work_seconds, fail_rate=fail_rate)
     finished = 0
     click.echo(f"Worker {agent_id} serving {', '.join(capabilities)}.")
     with _stop_on_signals() as stop:
         while True:
             claimed = tasks.claim(caller, {"capabilities": list(capabilities), "limit": limit})
             for task in claimed:  # finish what was claimed even when asked to stop
-                status = _handle(caller, task)
+                status = demo.handle(caller, task)
                 finished += 1
-                click.echo(f"{status} {task.task_id} ({task.task_type})")
+                click.echo(
+                    f"{status} {task.task_id} ({task.task_type}, attempt {task.attempts} of {task.max_attempts})"
+                )
             db.session.remove()
             if once or stop.is_set():
                 break

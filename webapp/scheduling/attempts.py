@@ -141,9 +141,12 @@ def auto_pause(session: Session, schedule_id: str, now: datetime) -> bool:
         )
         .values(
             status=ScheduleStatus.PAUSED,
-            paused_reason=sa.literal("Paused after ")
-            + sa.cast(SCHEDULES.c.consecutive_failures, sa.String)
-            + sa.literal(" consecutive failures"),
+            paused_reason=sa.case(
+                (SCHEDULES.c.consecutive_failures == 1, sa.literal("Paused after 1 consecutive failure")),
+                else_=sa.literal("Paused after ")
+                + sa.cast(SCHEDULES.c.consecutive_failures, sa.String)
+                + sa.literal(" consecutive failures"),
+            ),
             updated_at=now,
         )
     )
