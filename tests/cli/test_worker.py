@@ -46,8 +46,8 @@ def test_fail_rate_one_fails_every_attempt_and_the_service_retries_it(app, runne
 
 
 def test_fail_rate_zero_completes_and_the_worker_heartbeats_while_it_works(app, runner):
-    _, tid = fired(app, timeout_seconds=1)
-    result = runner.invoke(args=[*WORK, "--work-seconds", "0.7"])  # beats every 1/3 s, so the 1 s lease holds
+    _, tid = fired(app, timeout_seconds=3)
+    result = runner.invoke(args=[*WORK, "--work-seconds", "4"])  # longer than the lease: beats every 1 s keep it
     assert result.exit_code == 0, result.output
     task = read(app, Task, tid)
     assert task.status == "COMPLETED", result.output
