@@ -10,6 +10,7 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from . import config, errors, ops, security
+from .api import calendars as api_calendars
 from .api import openapi
 from .api import schedules as api
 from .api import tasks as api_tasks
@@ -48,7 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     cli_database.init_app(app)  # after migrate.init_app: it replaces the db group's upgrade
     worker.init_app(app)
-    for blueprint in (api.bp, api_tasks.bp):
+    for blueprint in (api.bp, api_tasks.bp, api_calendars.bp):
         app.register_blueprint(blueprint)
         # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
         csrf.exempt(blueprint)

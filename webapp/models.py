@@ -1,4 +1,4 @@
-"""The tables of the contract: agents, tasks, schedules, executions, operators."""
+"""The tables of the contract: agents, tasks, schedules, executions, calendars, operators."""
 
 from __future__ import annotations
 
@@ -236,6 +236,24 @@ class ScheduledTask(db.Model):
     pause_after_failures: Mapped[int | None] = mapped_column(sa.Integer)
     consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     paused_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Daylight-saving policy (cron.DstGap, cron.DstRepeat) and holiday rule (calendars.HolidayRule).
+    dst_gap: Mapped[str] = mapped_column(sa.String(8), default="SHIFT", server_default="SHIFT")
+    dst_repeat: Mapped[str] = mapped_column(sa.String(8), default="FIRST", server_default="FIRST")
+    calendar_id: Mapped[str | None] = mapped_column(sa.ForeignKey("calendars.calendar_id"), index=True)
+    holiday_rule: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class Calendar(db.Model):
+    """A client's holiday dates; its schedules treat them, and weekends, as non-business days."""
+
+    __tablename__ = "calendars"
+    __table_args__ = (sa.Index("ix_calendars_client", "client_id", "created_at"),)
+    calendar_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.agent_id"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    dates: Mapped[list] = mapped_column(sa.JSON, default=list)  # ISO dates, sorted: ["2026-12-25", ...]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
 class ScheduleExecution(db.Model):

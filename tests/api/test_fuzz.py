@@ -48,7 +48,7 @@ LABELS = [
 
 @pytest.fixture
 def world(app, client, make_agent) -> dict:
-    """Create an owner with a schedule, a pending task and a claimed one; return keys and ids."""
+    """Create an owner with a schedule, a pending task, a claimed one and a calendar; return keys and ids."""
     owner = make_agent("fuzz-owner", capabilities=["report-v1"])
     make_agent("fuzz-other")
     body = {"task_type": "report", "capability_required": "report-v1", "cron_expression": "*/5 * * * *"}
@@ -56,8 +56,11 @@ def world(app, client, make_agent) -> dict:
     claimed = client.post(f"/aitp/tasks/schedule/{schedule_id}/run", headers=owner).get_json()["task_id"]
     assert client.post("/aitp/tasks/claim", json={"capabilities": ["report-v1"]}, headers=owner).status_code == 200
     pending = client.post(f"/aitp/tasks/schedule/{schedule_id}/run", headers=owner).get_json()["task_id"]
+    calendar = {"name": "holidays", "dates": ["2026-12-25"]}
+    calendar_id = client.post("/aitp/calendars", json=calendar, headers=owner).get_json()["calendar_id"]
     key = owner["Authorization"].removeprefix("Bearer ")
-    return {"key": key, "ids": {"schedule_id": schedule_id, "task_id": [claimed, pending]}}
+    ids = {"schedule_id": schedule_id, "task_id": [claimed, pending], "calendar_id": calendar_id}
+    return {"key": key, "ids": ids}
 
 
 def _schema(app, world: dict):
@@ -83,7 +86,7 @@ def _strategy(operation, mode: GenerationMode, ids: dict):
         strategies.append(operation.as_strategy(generation_mode=mode, body=example))
     if names:
         for task_id in ids["task_id"] if "task_id" in names else [None]:
-            real = {"schedule_id": ids["schedule_id"], "task_id": task_id}
+            real = {"schedule_id": ids["schedule_id"], "task_id": task_id, "calendar_id": ids["calendar_id"]}
             fixed = {name: real[name] for name in names}
             strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=fixed))
     return st.one_of(strategies)

@@ -22,6 +22,7 @@ CREATE = {
 }
 
 BACKFILL = {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T03:00:00Z"}
+CALENDAR = {"client_id": "owner", "name": "Holidays", "dates": ["2026-12-25"]}
 
 # endpoint: (method, url, body, expected status per role in ROLES order)
 MATRIX = {
@@ -43,6 +44,11 @@ MATRIX = {
     "fail": ("POST", "/aitp/tasks/{held}/fail", {"error_message": "no"}, (401, 401, 200, 404, 409)),
     "heartbeat": ("POST", "/aitp/tasks/{held}/heartbeat", {}, (401, 401, 200, 404, 409)),
     "openapi": ("GET", "/aitp/openapi.json", None, (200, 200, 200, 200, 200)),
+    "calendar-create": ("POST", "/aitp/calendars", CALENDAR, (401, 401, 201, 400, 201)),
+    "calendar-list": ("GET", "/aitp/calendars?client_id=owner", None, (401, 401, 200, 200, 200)),
+    "calendar-get": ("GET", "/aitp/calendars/{cid}", None, (401, 401, 200, 404, 200)),
+    "calendar-update": ("PUT", "/aitp/calendars/{cid}", {"name": "Renamed"}, (401, 401, 200, 404, 200)),
+    "calendar-delete": ("DELETE", "/aitp/calendars/{cid}", None, (401, 401, 200, 404, 200)),
 }
 CASES = [(name, role, spec[3][i]) for name, spec in MATRIX.items() for i, role in enumerate(ROLES)]
 
@@ -63,7 +69,7 @@ def snapshot(app) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def tenants(app, client, make_agent) -> dict:
-    """An owner with a schedule, a PENDING task and a RUNNING one it holds; another agent; an admin."""
+    """An owner with a schedule, a PENDING task, a RUNNING one it holds and a calendar; another agent; an admin."""
     headers = {
         "none": {},
         "bad": {"Authorization": "Bearer sk_not-a-key-of-anyone"},
@@ -76,7 +82,8 @@ def tenants(app, client, make_agent) -> dict:
     held = client.post(f"/aitp/tasks/schedule/{sid}/run", headers=owner).get_json()["task_id"]
     assert client.post("/aitp/tasks/claim", json={"capabilities": ["report-v1"]}, headers=owner).status_code == 200
     tid = client.post(f"/aitp/tasks/schedule/{sid}/run", headers=owner).get_json()["task_id"]
-    return {"headers": headers, "ids": {"sid": sid, "tid": tid, "held": held}}
+    cid = client.post("/aitp/calendars", json=CALENDAR, headers=owner).get_json()["calendar_id"]
+    return {"headers": headers, "ids": {"sid": sid, "tid": tid, "held": held, "cid": cid}}
 
 
 def test_the_matrix_covers_every_documented_operation():
@@ -86,7 +93,7 @@ def test_the_matrix_covers_every_documented_operation():
         for method in item
         if method != "parameters"
     }
-    names = {"sid": "{schedule_id}", "tid": "{task_id}", "held": "{task_id}"}
+    names = {"sid": "{schedule_id}", "tid": "{task_id}", "held": "{task_id}", "cid": "{calendar_id}"}
     covered = {(method, url.split("?")[0].format(**names)) for method, url, _, _ in MATRIX.values()}
     assert covered == documented
 
@@ -106,12 +113,16 @@ def test_each_role_gets_its_answer_and_a_refusal_changes_nothing(app, client, te
         assert set(response.get_json()["error"]) == {"code", "message", "field"}
 
 
-@pytest.mark.parametrize("endpoint", ["get", "update", "delete", "executions", "run", "task", "complete", "fail"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["get", "update", "delete", "executions", "run", "task", "complete", "fail", "calendar-get", "calendar-update"],
+)
 def test_another_agents_row_looks_exactly_like_an_absent_one(client, tenants, endpoint):
     method, url, body, _ = MATRIX[endpoint]
     other = tenants["headers"]["other"]
     theirs = client.open(url.format(**tenants["ids"]), method=method, json=body, headers=other)
     absent_ids = {"sid": "sched-" + "0" * 32, "tid": "task-" + "0" * 32, "held": "task-" + "1" * 32}
+    absent_ids["cid"] = "cal-" + "0" * 32
     absent = client.open(url.format(**absent_ids), method=method, json=body, headers=other)
     assert theirs.status_code == absent.status_code == 404
     assert theirs.get_json() == absent.get_json()

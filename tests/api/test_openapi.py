@@ -111,6 +111,8 @@ def test_every_path_parameter_is_declared(app):
         ("ClaimRequest", schemas.CLAIM),
         ("CompleteRequest", schemas.COMPLETE),
         ("FailRequest", schemas.FAIL),
+        ("CalendarCreate", schemas.CALENDAR_CREATE),
+        ("CalendarUpdate", schemas.CALENDAR_UPDATE),
     ],
 )
 def test_request_bodies_are_the_schemas_the_api_validates_with(component, schema):
@@ -167,6 +169,12 @@ def test_real_answers_of_every_operation_match_the_document(client, make_agent):
     call("POST", f"/aitp/tasks/{second}/heartbeat", "/aitp/tasks/{task_id}/heartbeat")
     call("POST", f"/aitp/tasks/{second}/fail", "/aitp/tasks/{task_id}/fail", json={"error_message": "boom"})
     call("DELETE", f"{sched}/{sid}", one)
+    calendars, cal = "/aitp/calendars", "/aitp/calendars/{calendar_id}"
+    cid = call("POST", calendars, calendars, json={"name": "Holidays", "dates": ["2026-12-25"]})["calendar_id"]
+    call("GET", calendars, calendars)
+    call("GET", f"{calendars}/{cid}", cal)
+    call("PUT", f"{calendars}/{cid}", cal, json={"dates": ["2026-12-25", "2026-12-28"]})
+    call("DELETE", f"{calendars}/{cid}", cal)
     assert {(m, p) for m, p, _ in contract.seen} == _documented(document()) - {("GET", "/aitp/openapi.json")}
 
 

@@ -57,6 +57,7 @@ def test_every_endpoint_refuses_a_query_parameter_it_does_not_take(app, client, 
             continue
         path = re.sub(r"<[^>]*schedule_id>", "sched-absent", rule.rule)
         path = re.sub(r"<[^>]*task_id>", "task-absent", path)
+        path = re.sub(r"<[^>]*calendar_id>", "cal-absent", path)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(f"{path}?bogus=1", method=method, json={}, headers=admin)
             error = _error(response)

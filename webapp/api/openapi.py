@@ -61,6 +61,11 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "Task": schemas.TASK_OUT,
     "ClaimResult": schemas.CLAIM_OUT,
     "Error": schemas.ERROR_OUT,
+    "CalendarCreate": schemas.CALENDAR_CREATE,
+    "CalendarUpdate": schemas.CALENDAR_UPDATE,
+    "Calendar": schemas.CALENDAR_OUT,
+    "CalendarList": schemas.CALENDAR_LIST_OUT,
+    "CalendarDeleted": schemas.CALENDAR_DELETED_OUT,
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -84,6 +89,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "FailRequest": {"error_message": "upstream timed out", "retry": True},
     "HeartbeatRequest": {},
     "BackfillRequest": {"start": "2025-11-28T00:00:00Z", "end": "2025-11-29T00:00:00Z", "dry_run": True},
+    "CalendarCreate": {"name": "US bank holidays", "dates": ["2026-11-26", "2026-12-25", "2027-01-01"]},
+    "CalendarUpdate": {"ics": "BEGIN:VCALENDAR\r\n…\r\nEND:VCALENDAR\r\n"},
 }
 
 _OFFSET = {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET, "default": 0}
@@ -102,6 +109,7 @@ def _path(name: str, pattern: str, description: str) -> dict:
 
 SCHEDULE_ID = _path("schedule_id", "^sched-", "A schedule id, e.g. sched-9f86d081884c7d659a2feaa0c55ad015.")
 TASK_ID = _path("task_id", "^task-", "A task id, e.g. task-2c26b46b68ffc68ff99b453c1d304134.")
+CALENDAR_ID = _path("calendar_id", "^cal-", "A calendar id, e.g. cal-0a4d55a8d778e5022fab701977c5d840.")
 _PAGE_SIZE = f"Page size, {schemas.PAGE_LIMIT_MIN}..{schemas.PAGE_LIMIT_MAX}."
 _CURSOR = _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page.")
 
@@ -289,6 +297,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 body_required=False,
             ),
         },
+        **_calendar_paths(),
         "/aitp/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -318,6 +327,49 @@ def _backfill_op() -> dict:
     )
     operation["responses"]["200"] = _json_response("The dry run: what would fire; nothing changed.", "Backfill")
     return operation
+
+
+def _calendar_paths() -> dict[str, dict[str, Any]]:
+    """Return the /aitp/calendars operations."""
+    calendar = (200, "Calendar", "The calendar, its dates sorted.")
+    return {
+        "/aitp/calendars": {
+            "post": _op(
+                "createCalendar",
+                "Create a holiday calendar from `dates` or from `ics` (iCalendar text; all-day events become dates).",
+                (201, "Calendar", "The new calendar."),
+                BODY_ERRORS,
+                body="CalendarCreate",
+            ),
+            "get": _op(
+                "listCalendars",
+                "List calendars, newest first; a non-admin agent sees only its own.",
+                (200, "CalendarList", "One page of calendars and the total that match."),
+                (400, 401),
+                params=[
+                    _query("client_id", {"type": "string"}, "Only this client's calendars (admins)."),
+                    *_paging(20),
+                ],
+            ),
+        },
+        "/aitp/calendars/{calendar_id}": {
+            "parameters": [CALENDAR_ID],
+            "get": _op("getCalendar", "Read a calendar.", calendar, (400, 401, 404)),
+            "put": _op(
+                "updateCalendar",
+                "Rename a calendar or replace its dates; every schedule using it plans its next run again.",
+                calendar,
+                (*BODY_ERRORS, 404),
+                body="CalendarUpdate",
+            ),
+            "delete": _op(
+                "deleteCalendar",
+                "Delete a calendar; one that a schedule (not DELETED) uses is a 409.",
+                (200, "CalendarDeleted", "The calendar is gone."),
+                (400, 401, 404, 409),
+            ),
+        },
+    }
 
 
 @functools.cache

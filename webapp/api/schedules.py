@@ -146,7 +146,7 @@ def list_executions(schedule_id: str):
 @require_agent
 def preview_schedule():
     """Preview a cron expression: English description and next runs."""
-    return jsonify(schedules.preview(json_body()))
+    return jsonify(schedules.preview(json_body(), caller=current_caller()))
 
 
 @bp.get("/tasks/schedule/<schedule_id:schedule_id>/upcoming")

@@ -20,6 +20,8 @@ from ..models import (
     ScheduleStatus,
     TaskStatus,
 )
+from ..scheduling.calendars import MAX_DATES, HolidayRule
+from ..scheduling.cron import DstGap, DstRepeat
 
 # Field limits: the one definition of each.
 TEXT_MAX = 200  # task_type, capability_required, cron_expression, a capability
@@ -52,6 +54,35 @@ MAX_JSON_DEPTH = 64
 EDITABLE_STATUSES = [ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED]
 _TEXT = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX}
 
+# The DST policy and holiday rule of a cron schedule: on schedules and in previews.
+TIMING_POLICY: dict[str, Any] = {
+    "dst_gap": {
+        "type": "string",
+        "enum": list(DstGap),
+        "description": "A fixed time a spring-forward gap swallows: "
+        "SHIFT fires at the end of the gap, SKIP does not fire that day. Fixed-time schedules only.",
+    },
+    "dst_repeat": {
+        "type": "string",
+        "enum": list(DstRepeat),
+        "description": "A fixed time a fall-back repeats "
+        "fires at its FIRST reading, its SECOND, or BOTH. Fixed-time schedules only.",
+    },
+    "calendar_id": {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": 64,
+        "description": "A calendar of the schedule's client: its dates are non-business days.",
+    },
+    "holiday_rule": {
+        "type": ["string", "null"],
+        "enum": [*HolidayRule, None],
+        "description": "What a run on a "
+        "Saturday, Sunday or calendar date does: SKIP it, or move it to the NEXT_ or "
+        "PREVIOUS_BUSINESS_DAY at the same local time. Null: no rule.",
+    },
+}
+
 SCHEDULE_FIELDS: dict[str, Any] = {
     "client_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
     "task_type": _TEXT,
@@ -62,6 +93,7 @@ SCHEDULE_FIELDS: dict[str, Any] = {
     "run_at": {"type": ["string", "null"], "maxLength": INSTANT_MAX},
     "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
     "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX},
+    **TIMING_POLICY,
 }
 
 
@@ -140,6 +172,7 @@ PREVIEW = {
         "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
         "start": {"type": "string", "maxLength": INSTANT_MAX},
         "count": {"type": "integer", "minimum": PREVIEW_COUNT_MIN, "maximum": PREVIEW_COUNT_MAX},
+        **TIMING_POLICY,
     },
     "required": ["cron_expression"],
     "additionalProperties": False,
@@ -154,6 +187,37 @@ CLAIM = {
     },
     "required": ["capabilities"],
     "additionalProperties": False,
+}
+
+# Written as JSON escapes, this many characters still fit the 1 MiB body limit (ten years of holidays take ~20 kB).
+ICS_MAX_CHARACTERS = 150_000
+CALENDAR_FIELDS: dict[str, Any] = {
+    "name": _TEXT,
+    "dates": {
+        "type": "array",
+        "items": {"type": "string", "maxLength": 10},
+        "maxItems": MAX_DATES,
+        "description": f"Holiday dates, YYYY-MM-DD; at most {MAX_DATES}.",
+    },
+    "ics": {
+        "type": "string",
+        "maxLength": ICS_MAX_CHARACTERS,
+        "description": "iCalendar text instead of dates: each all-day event gives its dates (a yearly one, ten years).",
+    },
+}
+
+CALENDAR_CREATE = {
+    "type": "object",
+    "properties": {"client_id": SCHEDULE_FIELDS["client_id"], **CALENDAR_FIELDS},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+CALENDAR_UPDATE = {
+    "type": "object",
+    "properties": CALENDAR_FIELDS,
+    "additionalProperties": False,
+    "minProperties": 1,
 }
 
 # A run-now is an explicit act with nothing to say yet: an empty body or {}; any field is refused, not ignored.
@@ -199,6 +263,7 @@ EXECUTION_PAGE_DEFAULT = 50  # GET /aitp/tasks/schedule/{id}/executions
 PAGING_QUERY = ("limit", "offset", "cursor")
 SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
 EXECUTION_LIST_QUERY = ("status", "trigger", *PAGING_QUERY)
+CALENDAR_LIST_QUERY = ("client_id", *PAGING_QUERY)
 
 _TYPE_NAMES = {
     "object": "an object",
@@ -256,7 +321,8 @@ def _message(error) -> tuple[str, str | None]:
     if v in ("minimum", "maximum"):
         return range_message(label, schema.get("minimum"), schema.get("maximum")), field
     if v == "enum":
-        return f"{label} must be one of {', '.join(error.validator_value)}", field
+        named = ", ".join(str(v) for v in error.validator_value if v is not None)
+        return f"{label} must be one of {named}" + (", or null" if None in error.validator_value else ""), field
     if v == "minProperties":
         return "Nothing to change: the body names no field", None
     if v == "maxLength":
@@ -459,8 +525,31 @@ _POLICY_OUT: dict[str, Any] = {
 }
 SCHEDULE_OUT["properties"].update(_POLICY_OUT)
 SCHEDULE_OUT["required"] += list(_POLICY_OUT)
+SCHEDULE_OUT["properties"].update(
+    dst_gap={"type": "string", "enum": list(DstGap)},
+    dst_repeat={"type": "string", "enum": list(DstRepeat)},
+    calendar_id={"type": ["string", "null"]},
+    holiday_rule={"type": ["string", "null"], "enum": [*HolidayRule, None]},
+)
+SCHEDULE_OUT["required"] += ["dst_gap", "dst_repeat", "calendar_id", "holiday_rule"]
+
+CALENDAR_OUT = _record(
+    {
+        "calendar_id": {"type": "string", "pattern": "^cal-"},
+        "client_id": _ID,
+        "name": {"type": "string"},
+        "dates": {"type": "array", "items": {"type": "string", "format": "date"}, "maxItems": MAX_DATES},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
 
 _PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
+
+CALENDAR_LIST_OUT = _record({"calendars": {"type": "array", "items": CALENDAR_OUT}, **_PAGE})
+CALENDAR_LIST_OUT["properties"]["next_cursor"] = {"type": ["string", "null"]}
+
+CALENDAR_DELETED_OUT = _record({"calendar_id": {"type": "string", "pattern": "^cal-"}, "deleted": {"const": True}})
 
 SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
 SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
@@ -526,12 +615,29 @@ PREVIEW_OUT = _record(
                 "properties": {
                     "at": _INSTANT,
                     "local": {"type": "string", "format": "date-time", "pattern": "[+-][0-9]{2}:[0-9]{2}$"},
-                    "note": {"type": ["string", "null"]},
+                    "note": {
+                        "type": ["string", "null"],
+                        "description": "Daylight saving: shifted, skipped (does not fire), first or second.",
+                    },
+                    "holiday": {
+                        "type": ["string", "null"],
+                        "enum": ["moved", "holiday", None],
+                        "description": "moved: to another business day; holiday: recorded SKIPPED, no task.",
+                    },
+                    "nominal": {**_INSTANT, "description": "The cron occurrence, before a holiday move."},
+                    "fires": {"type": "boolean"},
                 },
                 "required": ["at", "local"],
             },
         },
     }
+)
+
+PREVIEW_OUT["properties"].update(
+    dst_gap=SCHEDULE_OUT["properties"]["dst_gap"],
+    dst_repeat=SCHEDULE_OUT["properties"]["dst_repeat"],
+    calendar_id=SCHEDULE_OUT["properties"]["calendar_id"],
+    holiday_rule=SCHEDULE_OUT["properties"]["holiday_rule"],
 )
 
 TASK_OUT = _record(
@@ -585,6 +691,7 @@ HEARTBEAT_OUT = _record(
     }
 )
 
+_HOLIDAY_MARK = {"type": ["string", "null"], "enum": ["moved", "holiday", None]}
 UPCOMING_OUT = _record(
     {
         "upcoming": {
@@ -594,12 +701,20 @@ UPCOMING_OUT = _record(
                     "scheduled_for": _INSTANT,
                     "fire_at": _INSTANT,
                     "local": {"type": "string", "format": "date-time"},
-                    "note": {"type": ["string", "null"]},
+                    "note": {
+                        "type": ["string", "null"],
+                        "description": "What moved or marked the run: moved, holiday (recorded skipped, no task), "
+                        "and the daylight-saving note (shifted, first, second), joined by '; '.",
+                    },
                 }
             ),
         }
     }
 )
+
+_UPCOMING_ITEM = UPCOMING_OUT["properties"]["upcoming"]["items"]["properties"]
+_UPCOMING_ITEM["holiday"] = _HOLIDAY_MARK
+_UPCOMING_ITEM["nominal"] = {**_INSTANT, "description": "The cron occurrence, before a holiday move."}
 
 BACKFILL_OUT = _record(
     {

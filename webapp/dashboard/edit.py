@@ -61,7 +61,7 @@ def preview_context(args: MultiDict) -> dict:
         }
         if (args.get("start") or "").strip():
             body["start"] = args["start"].strip()
-        result = schedules.preview(body)
+        result = schedules.preview(body, caller=OPERATOR)
     except ServiceError as err:
         return {**context, "error": err.message, "error_field": err.field}
     runs = [

@@ -71,6 +71,10 @@ def schedule_dict(s: ScheduledTask, last_run: ScheduleExecution | None = None) -
         "created_at": iso_z(s.created_at),
         "updated_at": iso_z(s.updated_at),
         **policies.public(s),
+        "dst_gap": s.dst_gap or "SHIFT",
+        "dst_repeat": s.dst_repeat or "FIRST",
+        "calendar_id": s.calendar_id,
+        "holiday_rule": s.holiday_rule,
         "last_run": _last_run(last_run),
     }
 

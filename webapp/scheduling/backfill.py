@@ -13,6 +13,7 @@ UNIQUE(schedule_id, scheduled_for) key refuses whatever would still slip through
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import islice
 
 import sqlalchemy as sa
 
@@ -23,7 +24,7 @@ from ..clock import iso_z
 from ..errors import conflict, invalid
 from ..extensions import db, write_transaction
 from ..models import ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus
-from . import catchup, cron, policies
+from . import calendars, catchup, cron, planning, policies
 from .bulkwrite import INSERT_EXECUTION, INSERT_TASK, Form, executemany, execution_row, task_rows_of
 from .schedules import schedule_or_404
 
@@ -51,23 +52,34 @@ def upcoming(caller: Caller, schedule_id: str, count: int) -> list[dict]:
     if not schedule.cron_expression:
         at = schedule.next_run_at
         return [{"scheduled_for": iso_z(at), "fire_at": iso_z(at), "local": _local(at, zone), "note": None}]
-    policy = policies.policy_of(schedule)
+    policy = policies.policy_of(schedule, planning.holidays(db.session, schedule.calendar_id))
     first = policies.occurrence_of(policy, schedule.next_run_at)
-    limit = count if policy.remaining_runs is None else min(count, policy.remaining_runs)
-    found = cron.occurrences(policy.cron_expression, policy.timezone, first - _MICRO, limit)
-    runs = [(o.at, o.note) for o in found]
-    if not runs or runs[0][0] != first:  # a next_run_at set off the rhythm fires as its own occurrence
-        runs = [(first, None), *runs][:limit]
-    return [
-        {
-            "scheduled_for": iso_z(at),
-            "fire_at": iso_z(policies.fire_at(policy, at)),
-            "local": _local(at, zone),
-            "note": note,
-        }
-        for at, note in runs
-        if policy.end_at is None or at <= policy.end_at
-    ]
+    runs = list(islice(policy.timing.runs(first - _MICRO), count))
+    if not runs or runs[0].at != first:  # a next_run_at set off the rhythm fires as its own occurrence
+        runs = [calendars.Run(first, first.astimezone(zone), None, first), *runs][:count]
+    listed, fires = [], 0
+    for run in runs:
+        if policy.end_at is not None and run.at > policy.end_at:
+            break
+        if run.fires:
+            if policy.remaining_runs is not None and fires >= policy.remaining_runs:
+                break
+            fires += 1
+        listed.append(_upcoming(policy, run, zone))
+    return listed
+
+
+def _upcoming(policy: policies.Policy, run: calendars.Run, zone) -> dict:
+    """Write one upcoming run: a holiday rule's mark ("moved", "holiday") and the DST note share `note`."""
+    note = "; ".join(mark for mark in (run.holiday, run.note) if mark) or None
+    return {
+        "scheduled_for": iso_z(run.at),
+        "fire_at": iso_z(policies.fire_at(policy, run.at)),
+        "local": _local(run.at, zone),
+        "note": note,
+        "holiday": run.holiday,
+        "nominal": iso_z(run.nominal),
+    }
 
 
 def _local(at: datetime, zone) -> str:
@@ -91,12 +103,12 @@ def occurrences_between(policy: policies.Policy, start: datetime, end: datetime)
     low = max(start, policy.start_at) if policy.start_at else start
     high = min(end, policy.end_at + _MICRO) if policy.end_at else end
     found: list[datetime] = []
-    for at in cron.iter_between(policy.cron_expression, policy.timezone, low - _MICRO, high):
+    for at in policy.timing.instants(low - _MICRO, high):
         if at >= high:
             break
         found.append(at)
         if len(found) > BACKFILL_MAX:
-            between, exact = catchup.count_between(policy.cron_expression, policy.timezone, found[0], high)
+            between, exact = catchup.count_between(policy.timing, found[0], high)
             total = f"{between + 1:,}" if exact else f"about {between + 1:,}"
             raise invalid(f"The range holds {total} occurrences; a backfill covers at most {BACKFILL_MAX:,}", "end")
     return found
@@ -118,7 +130,7 @@ def backfill(caller: Caller, schedule_id: str, body: dict, now: datetime | None 
             raise conflict("Schedule is deleted and cannot be backfilled", "status")
         if not schedule.cron_expression:
             raise conflict("A one-time schedule has no occurrences to backfill", "run_at")
-        policy = policies.policy_of(schedule)
+        policy = policies.policy_of(schedule, planning.holidays(session, schedule.calendar_id))
         wanted = occurrences_between(policy, start, end)
         taken = _existing(session, schedule_id, wanted)
         listed = [{"scheduled_for": iso_z(at), "action": "EXISTS" if at in taken else "FIRE"} for at in wanted]

@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 from ..clock import iso_z
 from ..models import ExecutionReason, MisfirePolicy, ScheduleStatus
 from . import cron, policies
+from .calendars import Timing
 from .policies import Policy
 
+HOLIDAY_NOTE = "Holiday: not a business day, and the holiday rule is SKIP"
 SKIP_RECORD_CAP = 100
 FIRE_ALL_CAP = 100  # FIRE_ALL fires at most this many missed occurrences per tick
 _MISSED, _OUTSIDE = ExecutionReason.MISSED, ExecutionReason.OUTSIDE_CATCHUP_WINDOW
@@ -54,12 +56,16 @@ class Plan:
         return self.fires[-1] if self.fires else None
 
 
-def _next(expression: str, tz: str, after: datetime, cache: dict) -> datetime:
-    """Return cron.next_after, memoized per batch (many schedules share an expression)."""
-    key = (expression, tz, after)
+def _next(timing: Timing, after: datetime, cache: dict) -> datetime:
+    """Return the instant of the next run (a holiday skip included), memoized per batch."""
+    key = (timing, after)
     found = cache.get(key)
     if found is None:
-        found = cache[key] = cron.next_after(expression, tz, after)
+        if timing.rule is None:  # the engine alone: the common case, and the fastest
+            found = cron.next_after(timing.expression, timing.tz, after, timing.gap, timing.repeat)
+        else:
+            found = timing.next_run(after).at
+        cache[key] = found
     return found
 
 
@@ -91,6 +97,9 @@ def _plan(policy: Policy, first: datetime, now: datetime, cache: dict) -> Plan:
         if _outside(policy, first, now):
             return Plan(skipped=[(first, _OUTSIDE, _outside_note(policy, first, now))], status=ScheduleStatus.COMPLETED)
         return Plan(fires=[first], status=ScheduleStatus.COMPLETED, newest=first)
+    holiday = _holiday(policy, first, cache)
+    if holiday is not None:
+        return holiday
     due, unrecorded, note = _due(policy, first, now, cache)
     newest = due[-1]
     in_window = [at for at in due if not _outside(policy, at, now)]
@@ -111,31 +120,52 @@ def _plan(policy: Policy, first: datetime, now: datetime, cache: dict) -> Plan:
         at, reason, text = skipped[0]
         skipped[0] = (at, reason, text + note)
     result = Plan(fires=fires, skipped=skipped, unrecorded=unrecorded, newest=newest)
-    following = _next(policy.cron_expression, policy.timezone, newest, cache)
+    _advance(policy, result, newest, cache)
+    return result
+
+
+def _advance(policy: Policy, result: Plan, newest: datetime, cache: dict) -> None:
+    """Set the plan's next run after `newest` (never past end_at, which COMPLETES the schedule)."""
+    following = _next(policy.timing, newest, cache)
     if policy.end_at is not None and following > policy.end_at:
         result.status = ScheduleStatus.COMPLETED
         result.error = f"Completed: no occurrence is left before end_at {iso_z(policy.end_at)}"
     else:
         result.next_run = policies.fire_at(policy, following)
+
+
+def _holiday(policy: Policy, first: datetime, cache: dict) -> Plan | None:
+    """Return the plan of a due run that the holiday rule skips (recorded, no task), or None.
+
+    One such run is taken per tick; a run of several (a long weekend while down) goes on the next.
+    """
+    timing = policy.timing
+    if timing.rule is None:
+        return None
+    current = timing.run_at(first)
+    if current is None or current.fires:
+        return None
+    result = Plan(skipped=[(first, ExecutionReason.HOLIDAY, HOLIDAY_NOTE)], newest=first)
+    _advance(policy, result, first, cache)
     return result
 
 
 def _due(policy: Policy, first: datetime, now: datetime, cache: dict) -> tuple[list[datetime], int, str]:
     """Return the listed due occurrences (oldest first, `first` among them unless too old), how many
     older ones went unlisted, and the note that says so."""
-    expression, tz = policy.cron_expression, policy.timezone
+    timing = policy.timing
     until = min(now, policy.end_at) if policy.end_at else now
-    following = _next(expression, tz, first, cache)
+    following = _next(timing, first, cache)
     if following > until or policies.fire_at(policy, following) > now:  # the common case: nothing missed
         return [first], 0, ""
-    newest = _newest_due(expression, tz, following, until)
+    newest = _newest_due(timing, following, until)
     if policies.fire_at(policy, newest) > now:  # its jitter has not come yet: the one before is the newest due
-        newest = _recent_before(expression, tz, first, newest)[-1]
-    due = _recent_before(expression, tz, first, newest) + [newest] if newest != first else [first]
+        newest = _recent_before(timing, first, newest)[-1]
+    due = _recent_before(timing, first, newest) + [newest] if newest != first else [first]
     unrecorded, exact = 0, True
     if due[0] != first:
         # `first` itself plus every occurrence between it and the oldest listed one.
-        between, exact = count_between(expression, tz, first, due[0])
+        between, exact = count_between(timing, first, due[0])
         unrecorded = between + 1
     if not unrecorded:
         return due, 0, ""
@@ -175,7 +205,7 @@ def _note(newest: datetime) -> str:
     return f"Missed; the newest due occurrence {iso_z(newest)} fired instead"
 
 
-def _recent_before(expression: str, tz: str, first: datetime, newest: datetime) -> list[datetime]:
+def _recent_before(timing: Timing, first: datetime, newest: datetime) -> list[datetime]:
     """Return the newest SKIP_RECORD_CAP occurrences in [first, newest), oldest first.
 
     `first` (the schedule's next_run_at) counts as an occurrence; the search widens backwards
@@ -185,17 +215,17 @@ def _recent_before(expression: str, tz: str, first: datetime, newest: datetime) 
         start = first if window is None else max(first, newest - window)
         found: deque[datetime] = deque([first] if start == first else [], maxlen=SKIP_RECORD_CAP)
         after = start if start == first else start - _MICRO
-        found.extend(at for at in cron.iter_between(expression, tz, after, newest) if at < newest)
+        found.extend(at for at in timing.instants(after, newest) if at < newest)
         if len(found) == SKIP_RECORD_CAP or start == first:
             return list(found)
     return [first]
 
 
-def _newest_due(expression: str, tz: str, after: datetime, now: datetime) -> datetime:
+def _newest_due(timing: Timing, after: datetime, now: datetime) -> datetime:
     """Return the newest occurrence in (after, now], searching back from `now` in growing windows."""
     for window in (*_WINDOWS, None):
         start = after if window is None else max(after, now - window)
-        last = deque(cron.iter_between(expression, tz, start, now), maxlen=1)
+        last = deque(timing.instants(start, now), maxlen=1)
         if last:
             return last[0]
         if start == after:
@@ -203,11 +233,11 @@ def _newest_due(expression: str, tz: str, after: datetime, now: datetime) -> dat
     return after
 
 
-def count_between(expression: str, tz: str, after: datetime, before: datetime) -> tuple[int, bool]:
+def count_between(timing: Timing, after: datetime, before: datetime) -> tuple[int, bool]:
     """Count occurrences strictly between two occurrences: exact up to COUNT_LIMIT, estimated beyond."""
     seen = 0
     last = after
-    for at in cron.iter_between(expression, tz, after, before):
+    for at in timing.instants(after, before):
         if at >= before:
             return seen, True
         seen += 1

@@ -35,7 +35,7 @@ from ..models import (
     ScheduleStatus,
     new_id,
 )
-from . import counts, firing, overlap, schedules, tasks
+from . import counts, firing, overlap, planning, schedules, tasks
 from .bulkwrite import (
     ADVANCE,
     INSERT_EXECUTION,
@@ -78,6 +78,10 @@ _DUE_COLUMNS = (
     SCHEDULES.c.max_runs,
     SCHEDULES.c.remaining_runs,
     SCHEDULES.c.jitter_seconds,
+    SCHEDULES.c.dst_gap,
+    SCHEDULES.c.dst_repeat,
+    SCHEDULES.c.calendar_id,
+    SCHEDULES.c.holiday_rule,
 )
 
 
@@ -144,11 +148,13 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
     going = overlap.going_runs(session, busy) if busy else {}
     replacements: list[overlap.Going] = []
     started = time.monotonic()
+    holidays = planning.batch_holidays(session, rows)
     for planned, row in enumerate(rows):
         if planned and time.monotonic() - started > PLAN_BUDGET_SECONDS:
             more = True  # the rest stay due and go to the next batch
             break
-        prepared = firing.prepare(row, now, form, cache, going.get(row.schedule_id, []))
+        dates = holidays.get(row.calendar_id, frozenset())
+        prepared = firing.prepare(row, now, form, cache, going.get(row.schedule_id, []), holidays=dates)
         if prepared.failed:
             log.warning("schedule %s failed: %s", row.schedule_id, prepared.advance["b_error"])
             done.failed += 1
@@ -203,7 +209,8 @@ def _write_one(session: Session, row: Row, now: datetime, prepared: firing.Firin
         )
     listed = ", ".join(clock.iso_z(at) for at in sorted(taken))
     log.warning("schedule %s: occurrences %s already had an execution; not fired again", row.schedule_id, listed)
-    rebuilt = firing.prepare(row, now, Form(session), {}, going, exclude=taken)
+    dates = planning.holidays(session, row.calendar_id) if row.holiday_rule else frozenset()
+    rebuilt = firing.prepare(row, now, Form(session), {}, going, exclude=taken, holidays=dates)
     rebuilt.advance["b_error"] = (
         rebuilt.advance["b_error"] or f"Occurrence {listed} already had an execution; it was not fired again"
     )

@@ -9,7 +9,7 @@ and in the planner, so events about those transitions belong beside `prepare`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.engine import Row
 
@@ -40,9 +40,13 @@ def prepare(
     cache: dict,
     going: list[overlap.Going],
     exclude: frozenset[datetime] = frozenset(),
+    holidays: frozenset[date] = frozenset(),
 ) -> Firing:
-    """Build one due schedule's firing at `now`; occurrences in `exclude` already have an execution."""
-    policy = policies.policy_of(row)
+    """Build one due schedule's firing at `now` (its calendar holds `holidays`).
+
+    Occurrences in `exclude` already have an execution.
+    """
+    policy = policies.policy_of(row, holidays)
     stamp = form.at(now)
     first = policies.occurrence_of(policy, row.next_run_at)
     plan = catchup.plan(policy, first, now, cache)

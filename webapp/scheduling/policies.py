@@ -10,13 +10,15 @@ Where each policy acts:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from ..clock import iso_z
 from ..errors import invalid
 from . import cron
+from .calendars import Timing
 
 RETRY_DEFAULTS = {
     "max_attempts": 1,
@@ -55,10 +57,23 @@ class Policy:
     end_at: datetime | None = None
     remaining_runs: int | None = None
     jitter_seconds: int = 0
+    dst_gap: str = "SHIFT"
+    dst_repeat: str = "FIRST"
+    holiday_rule: str | None = None
+    holidays: frozenset[date] = frozenset()
+
+    @functools.cached_property
+    def timing(self) -> Timing:
+        """Return the schedule's rhythm: its cron expression under its DST policy and holiday rule."""
+        holidays = self.holidays if self.holiday_rule else frozenset()
+        return Timing(self.cron_expression, self.timezone, self.dst_gap, self.dst_repeat, self.holiday_rule, holidays)
 
 
-def policy_of(row) -> Policy:
-    """Return the Policy of a schedule row or object (anything with the schedule's columns)."""
+def policy_of(row, holidays: frozenset[date] = frozenset()) -> Policy:
+    """Return the Policy of a schedule row or object (anything with the schedule's columns).
+
+    `holidays` are the dates of its calendar; rows from before the DST and holiday columns have none.
+    """
     return Policy(
         schedule_id=row.schedule_id,
         cron_expression=row.cron_expression,
@@ -69,6 +84,10 @@ def policy_of(row) -> Policy:
         end_at=row.end_at,
         remaining_runs=row.remaining_runs,
         jitter_seconds=row.jitter_seconds or 0,
+        dst_gap=getattr(row, "dst_gap", None) or "SHIFT",
+        dst_repeat=getattr(row, "dst_repeat", None) or "FIRST",
+        holiday_rule=getattr(row, "holiday_rule", None),
+        holidays=holidays,
     )
 
 
@@ -110,11 +129,15 @@ def fire_at(policy: Policy, occurrence: datetime) -> datetime:
     return occurrence + jitter_offset(policy.schedule_id, occurrence, policy.jitter_seconds)
 
 
-def next_occurrence(policy: Policy, after: datetime) -> datetime | None:
-    """Return the first occurrence strictly after `after` within the bounds, or None past end_at."""
+def next_occurrence(policy: Policy, after: datetime, timing: Timing | None = None) -> datetime | None:
+    """Return the first occurrence strictly after `after` within the bounds, or None past end_at.
+
+    The schedule's Timing (or the `timing` given: a create or an edit not saved yet) decides the
+    occurrences, under its DST policy and holiday rule.
+    """
     if policy.start_at is not None and policy.start_at > after:
         after = policy.start_at - _MICRO  # start_at itself may be an occurrence
-    occurrence = cron.next_after(policy.cron_expression, policy.timezone, after)
+    occurrence = (timing or policy.timing).next_run(after).at
     if policy.end_at is not None and occurrence > policy.end_at:
         return None
     return occurrence
@@ -131,7 +154,7 @@ def occurrence_of(policy: Policy, next_run_at: datetime) -> datetime:
         return next_run_at
     window = next_run_at - timedelta(seconds=policy.jitter_seconds)
     found = None
-    for at in cron.iter_between(policy.cron_expression, policy.timezone, window, next_run_at):
+    for at in policy.timing.instants(window, next_run_at):
         found = at
     if found is not None and fire_at(policy, found) == next_run_at:
         return found

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import date, datetime
+from itertools import islice
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,8 +25,17 @@ from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found
 from ..extensions import db, is_postgres, write_transaction
-from ..models import Agent, ExecutionStatus, ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus, new_id
-from . import counts, cron, policies
+from ..models import (
+    Agent,
+    Calendar,
+    ExecutionStatus,
+    ExecutionTrigger,
+    ScheduledTask,
+    ScheduleExecution,
+    ScheduleStatus,
+    new_id,
+)
+from . import calendars, counts, cron, planning, policies
 
 # What an operator or agent may do to a schedule, by its status (see allowed_actions).
 ACTIONS = ("pause", "resume", "run", "delete", "edit")
@@ -108,7 +118,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     """Create a schedule from a request body; return it."""
     now = now or clock.utcnow()
     data = validate(SCHEDULE_CREATE, body)
-    client_id = _client_for(caller, data.get("client_id"))
+    client_id = client_for(caller, data.get("client_id"))
     tz = data.get("timezone", "UTC")
     expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
     input_data = _check_input_data(data.get("input_data", {}))
@@ -116,10 +126,16 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     values = policies.merged(data, tz)
     values.update(cron_expression=expression, run_at=run_at, timezone=tz)
     policies.check(values, now, set(data))
+    policy = {field: data.get(field, default) for field, default in planning.POLICY_DEFAULTS.items()}
+    planning.check_policy(expression, policy)
+    timing = None
     if expression is not None:
-        next_run = _first_run(schedule_id, values, now, "end_at")
+        timing = planning.timing_for(expression, tz, policy, planning.holidays(db.session, policy["calendar_id"]))
+        next_run = _first_run(schedule_id, values, now, "end_at", timing)
     with write_transaction() as session:
         _known_client(session, client_id)
+        if policy["calendar_id"]:
+            planning.check_usable(session, client_id, policy["calendar_id"])
         schedule = ScheduledTask(
             schedule_id=schedule_id,
             client_id=client_id,
@@ -140,13 +156,18 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
             consecutive_failures=0,
             remaining_runs=values["max_runs"],
             **{name: values[name] for name in policies.DEFAULTS},
+            **policy,
         )
         session.add(schedule)
+        if timing is not None:
+            planning.record_late_moves(session, schedule_id, timing, now)
     return schedule
 
 
-def _first_run(schedule_id: str, values: dict, now: datetime, field: str) -> datetime:
-    """Return when a cron schedule fires next after `now`: bounds and jitter applied; 400 when never."""
+def _first_run(
+    schedule_id: str, values: dict, now: datetime, field: str, timing: calendars.Timing | None = None
+) -> datetime:
+    """Return when a cron schedule fires next after `now`: bounds, holidays and jitter applied; 400 when never."""
     policy = policies.Policy(
         schedule_id=schedule_id,
         cron_expression=values["cron_expression"],
@@ -156,7 +177,7 @@ def _first_run(schedule_id: str, values: dict, now: datetime, field: str) -> dat
         jitter_seconds=values["jitter_seconds"] or 0,
     )
     try:
-        occurrence = policies.next_occurrence(policy, now)
+        occurrence = policies.next_occurrence(policy, now, timing)
     except cron.CronError as err:
         raise _cron_error(err) from None
     if occurrence is None and field == "status":
@@ -199,6 +220,7 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
         values = policies.merged(data, tz, schedule)
         values.update(cron_expression=expression, run_at=run_at, timezone=tz)
         policies.check(values, now, changed)
+        policy, replan = _timing_policy(session, schedule, data, expression)
         if "max_runs" in data:
             values["remaining_runs"] = values["max_runs"]
         status = data.get("status", schedule.status)
@@ -210,8 +232,12 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
             status = ScheduleStatus.ACTIVE
         resumed = status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE
         if expression is not None and status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
-            if retimed or resumed or changed & (_RENEWING | {"timezone", "jitter_seconds"}):
-                next_run = _first_run(schedule.schedule_id, values, now, "end_at" if changed & _BOUNDS else "status")
+            if retimed or resumed or replan or changed & (_RENEWING | {"timezone", "jitter_seconds"}):
+                timing = planning.timing_for(expression, tz, policy, planning.holidays(session, policy["calendar_id"]))
+                field = "end_at" if changed & _BOUNDS else "status"
+                next_run = _first_run(schedule.schedule_id, values, now, field, timing)
+                if status == ScheduleStatus.ACTIVE:
+                    planning.record_late_moves(session, schedule.schedule_id, timing, now)
         elif resumed and not retimed:
             next_run = _resume_next(run_at, now)
         for field in ("task_type", "capability_required", "input_data", "priority", "description"):
@@ -220,6 +246,8 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
         for field in (*policies.DEFAULTS, "remaining_runs"):
             if field in values:
                 setattr(schedule, field, values[field])
+        for field, value in policy.items():
+            setattr(schedule, field, value)
         schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
         schedule.next_run_at = next_run
         if status == ScheduleStatus.ACTIVE:
@@ -236,6 +264,21 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
 # Fields whose change gives a cron schedule occurrences again after it COMPLETED.
 _BOUNDS = {"start_at", "end_at"}
 _RENEWING = _BOUNDS | {"max_runs"}
+
+
+def _timing_policy(session, schedule: ScheduledTask, data: dict, expression: str | None) -> tuple[dict, bool]:
+    """Return the DST policy and holiday rule an update leaves, checked, and whether they changed.
+
+    A switch to run_at drops the cron-only policy the body does not name again.
+    """
+    policy = {field: getattr(schedule, field) for field in planning.POLICY_DEFAULTS}
+    if data.get("run_at") is not None:
+        policy = dict(planning.POLICY_DEFAULTS)
+    policy.update({field: data[field] for field in planning.POLICY_DEFAULTS if field in data})
+    planning.check_policy(expression, policy)
+    if policy["calendar_id"] and policy["calendar_id"] != schedule.calendar_id:
+        planning.check_usable(session, schedule.client_id, policy["calendar_id"])
+    return policy, any(getattr(schedule, field) != value for field, value in policy.items())
 
 
 def _zone(tz: str) -> None:
@@ -301,7 +344,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise invalid("cursor is not one this service issued", "cursor") from None
 
 
-def _after(cursor: str, at_column, id_column):
+def after_cursor(cursor: str, at_column, id_column):
     """Return the condition "comes after the cursor's row" in a newest-first (at, id) order."""
     at, row_id = _decode_cursor(cursor)
     return sa.tuple_(at_column, id_column) < sa.tuple_(sa.literal(at, at_column.type), sa.literal(row_id))
@@ -333,7 +376,7 @@ def list_schedules(
         conditions.append(ScheduledTask.client_id == client_id)
     total = counts.total(db.session(), client_id, shown)  # never folds: a GET does not write
     if cursor:
-        conditions.append(_after(cursor, ScheduledTask.created_at, ScheduledTask.schedule_id))
+        conditions.append(after_cursor(cursor, ScheduledTask.created_at, ScheduledTask.schedule_id))
     order = (ScheduledTask.created_at.desc(), ScheduledTask.schedule_id.desc())
     # Page over the index first, then fetch the 'limit' full rows: a deep offset stays cheap.
     page = (
@@ -367,7 +410,7 @@ def list_executions(
         where.append(ScheduleExecution.trigger == trigger)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(*where))
     if cursor:
-        where.append(_after(cursor, ScheduleExecution.scheduled_for, ScheduleExecution.execution_id))
+        where.append(after_cursor(cursor, ScheduleExecution.scheduled_for, ScheduleExecution.execution_id))
     rows = db.session.scalars(
         sa.select(ScheduleExecution)
         .where(*where)
@@ -378,15 +421,22 @@ def list_executions(
     return list(rows), int(total or 0)
 
 
-def preview(body: dict, now: datetime | None = None) -> dict:
-    """Describe an expression and list its next runs; shared by the API and the dashboard."""
+def preview(body: dict, now: datetime | None = None, caller: Caller | None = None) -> dict:
+    """Describe an expression and list its next runs under a DST policy and holiday rule; API and dashboard share it.
+
+    Runs a DST gap skips are listed too (note "skipped", fires false), as are holiday skips.
+    """
     data = validate(PREVIEW, body)
     tz = data.get("timezone") or "UTC"
+    policy = {field: data.get(field, default) for field, default in planning.POLICY_DEFAULTS.items()}
     try:
         zone = cron.get_zone(tz)
         expression = cron.normalize(data["cron_expression"])
+        planning.check_policy(expression, policy)
+        dates = _preview_holidays(caller, policy["calendar_id"])
         start = cron.parse_instant(data["start"], tz) if data.get("start") else (now or clock.utcnow())
-        runs = cron.occurrences(expression, tz, start, data.get("count", DEFAULT_PREVIEW_COUNT))
+        timing = planning.timing_for(expression, tz, policy, dates)
+        runs = list(islice(timing.runs(start, skipped=True), data.get("count", DEFAULT_PREVIEW_COUNT)))
         description = cron.describe(expression)
     except cron.CronError as err:
         raise invalid(err.message, "start" if err.field == "run_at" else err.field) from None
@@ -396,9 +446,8 @@ def preview(body: dict, now: datetime | None = None) -> dict:
         "cron_expression": expression,
         "timezone": str(zone.key),
         "description": description,
-        "next_runs": [
-            {"at": iso_z(o.at), "local": o.local.isoformat(timespec="seconds"), "note": o.note} for o in runs
-        ],
+        **policy,
+        "next_runs": [run_dict(run) for run in runs],
     }
 
 
@@ -435,12 +484,28 @@ def check_body(
             attempt(_timing, body.get("cron_expression"), body.get("run_at"), tz, now)
         elif "timezone" in body:
             attempt(_zone, tz)
+    if timing and not (timing_fields | set(planning.POLICY_DEFAULTS)) & bad:
+        attempt(_check_timing_policy, body, schedule)
     if "input_data" in body and "input_data" not in bad:
         attempt(_check_input_data, body["input_data"])
     return found
 
 
-def _client_for(caller: Caller, client_id: str | None) -> str:
+def _check_timing_policy(body: dict, schedule: ScheduledTask | None) -> None:
+    """Refuse the DST policy or holiday rule a body leaves a schedule with, as create and update do."""
+    current = (
+        planning.POLICY_DEFAULTS if schedule is None else {f: getattr(schedule, f) for f in planning.POLICY_DEFAULTS}
+    )
+    if schedule is not None and body.get("run_at") is not None:
+        current = planning.POLICY_DEFAULTS  # a switch to run_at drops the cron-only policy
+    policy = {field: body.get(field, value) for field, value in current.items()}
+    expression = body["cron_expression"] if "cron_expression" in body else getattr(schedule, "cron_expression", None)
+    if body.get("run_at") is not None:
+        expression = None
+    planning.check_policy(expression or None, policy)
+
+
+def client_for(caller: Caller, client_id: str | None) -> str:
     """Return the client a create is for (the caller by default); refuse none, or another's for a non-admin."""
     client_id = client_id or caller.agent_id
     if client_id is None:
@@ -458,4 +523,26 @@ def _known_client(session: Session, client_id: str) -> None:
 
 def _check_client(caller: Caller, client_id: str | None) -> None:
     """Refuse a create for no client, for another client (non-admins) or for an unknown one."""
-    _known_client(db.session, _client_for(caller, client_id))
+    _known_client(db.session, client_for(caller, client_id))
+
+
+def run_dict(run: calendars.Run) -> dict:
+    """Serialize a run as the previews and upcoming list show it."""
+    return {
+        "at": iso_z(run.at),
+        "local": run.local.isoformat(timespec="seconds"),
+        "note": run.note,
+        "holiday": run.holiday,
+        "nominal": iso_z(run.nominal),
+        "fires": run.fires,
+    }
+
+
+def _preview_holidays(caller: Caller | None, calendar_id: str | None) -> frozenset:
+    """Return the dates of a calendar the caller may use in a preview (400 for any other)."""
+    if calendar_id is None:
+        return frozenset()
+    found = db.session.get(Calendar, calendar_id)
+    if found is None or caller is None or not caller.may_see(found.client_id):
+        raise invalid(f"Unknown calendar_id: {calendar_id}", "calendar_id")
+    return frozenset(date.fromisoformat(d) for d in found.dates)

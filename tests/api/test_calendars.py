@@ -1,0 +1,295 @@
+"""Holiday calendars through the API, and the DST policy and holiday rule of schedules, fired by the dispatcher.
+
+Reference dates (2026): 2026-12-24 is a Thursday, 2026-12-25 a Friday, 2026-12-28 a Monday; New York is on EST
+(UTC-5) in December, so 09:00 there is 14:00Z. New York falls back on 2026-11-01 (02:00 EDT -> 01:00 EST), so
+01:30 happens at 05:30Z (EDT) and 06:30Z (EST) that day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import Calendar, ScheduledTask, ScheduleExecution, Task
+from webapp.scheduling import dispatcher
+
+WEEKDAYS = {
+    "task_type": "report",
+    "capability_required": "report-v1",
+    "cron_expression": "0 9 * * MON-FRI",
+    "timezone": "America/New_York",
+}
+ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:1@test\r\nDTSTART;VALUE=DATE:20261225\r\nDTEND;VALUE=DATE:20261226\r\nSUMMARY:Christmas\r\n"
+    "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:2@test\r\nDTSTART;VALUE=DATE:20270101\r\nSUMMARY:New Year\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def utc(text: str) -> datetime:
+    """Parse an ISO string with Z."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def rows(app, model) -> int:
+    """Count the rows of a table."""
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def calendar(client, headers, **body) -> dict:
+    """Create a calendar; assert 201; return it."""
+    response = client.post("/aitp/calendars", json={"name": "Holidays", **body}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def schedule(client, headers, **changes) -> dict:
+    """Create a schedule from WEEKDAYS with changes; assert 201; return it."""
+    response = client.post("/aitp/tasks/schedule", json={**WEEKDAYS, **changes}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def fire(app, now: datetime) -> int:
+    """Run the dispatcher once at `now`."""
+    with app.app_context():
+        return dispatcher.fire_due(now)
+
+
+def executions(app, schedule_id: str) -> list[tuple[str, str, bool, str | None]]:
+    """Return (scheduled_for, status, has a task, note) of a schedule's executions, oldest first."""
+    with app.app_context():
+        found = db.session.scalars(
+            sa.select(ScheduleExecution)
+            .where(ScheduleExecution.schedule_id == schedule_id)
+            .order_by(ScheduleExecution.scheduled_for)
+        )
+        return [(e.scheduled_for.isoformat(), e.status, e.task_id is not None, e.error_message) for e in found]
+
+
+# --- the calendar API -----------------------------------------------------------------------------------------------
+
+
+def test_it_creates_a_calendar_from_dates_sorted_and_without_repeats(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-01T00:00:00Z"))
+    body = calendar(client, auth, dates=["2026-12-25", "2026-11-26", "2026-12-25"])
+    assert body["calendar_id"].startswith("cal-")
+    assert body["dates"] == ["2026-11-26", "2026-12-25"]
+    assert body["client_id"] == "client-1" and body["created_at"] == "2026-12-01T00:00:00Z"
+    assert client.get(f"/aitp/calendars/{body['calendar_id']}", headers=auth).get_json() == body
+    assert client.get("/aitp/calendars", headers=auth).get_json()["calendars"] == [body]
+
+
+def test_it_imports_the_all_day_events_of_an_ics_file(client, auth):
+    assert calendar(client, auth, ics=ICS)["dates"] == ["2026-12-25", "2027-01-01"]
+
+
+@pytest.mark.parametrize(
+    "body,field,reason",
+    [
+        ({"name": "x", "dates": ["2026-02-30"]}, "dates", "not a date"),
+        ({"name": "x", "dates": ["tomorrow"]}, "dates", "YYYY-MM-DD"),
+        ({"name": "x", "dates": ["2026-01-01"] * 1001}, "dates", "at most 1,000"),
+        ({"name": "x", "ics": "BEGIN:VCALENDAR\r\nnonsense\r\nEND:VCALENDAR"}, "ics", "not valid iCalendar"),
+        ({"name": "x", "ics": "hello"}, "ics", "BEGIN:VCALENDAR"),
+        ({"name": "x", "dates": [], "ics": ICS}, "ics", "not both"),
+        ({"name": "x"}, "dates", "Give dates"),
+        ({"dates": []}, "name", "Missing required field"),
+    ],
+)
+def test_bad_calendars_are_refused_and_change_nothing(app, client, auth, body, field, reason):
+    response = client.post("/aitp/calendars", json=body, headers=auth)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["field"] == field and reason in error["message"]
+    assert rows(app, Calendar) == 0
+
+
+def test_a_thousand_and_one_distinct_dates_are_refused(app, client, auth):
+    many = [(datetime(2026, 1, 1) + timedelta(days=i)).date().isoformat() for i in range(1001)]
+    response = client.post("/aitp/calendars", json={"name": "x", "dates": many}, headers=auth)
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "dates"
+    assert rows(app, Calendar) == 0
+
+
+def test_another_clients_calendar_is_absent(client, auth, make_agent):
+    other = make_agent("client-2")
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    for method, body in (("GET", None), ("PUT", {"name": "mine"}), ("DELETE", None)):
+        response = client.open(f"/aitp/calendars/{cid}", method=method, json=body, headers=other)
+        assert response.status_code == 404, method
+    assert client.get("/aitp/calendars", headers=other).get_json()["calendars"] == []
+    assert client.get(f"/aitp/calendars/{cid}", headers=auth).get_json()["name"] == "Holidays"
+
+
+def test_a_calendar_in_use_cannot_be_deleted_until_its_schedules_are(app, client, auth):
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="SKIP")["schedule_id"]
+    refused = client.delete(f"/aitp/calendars/{cid}", headers=auth)
+    assert refused.status_code == 409 and sid in refused.get_json()["error"]["message"]
+    assert rows(app, Calendar) == 1
+    assert client.delete(f"/aitp/tasks/schedule/{sid}", headers=auth).status_code == 200
+    assert client.delete(f"/aitp/calendars/{cid}", headers=auth).get_json() == {"calendar_id": cid, "deleted": True}
+    assert rows(app, Calendar) == 0
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["calendar_id"] is None
+
+
+# --- schedules with a policy ----------------------------------------------------------------------------------------
+
+
+def test_a_schedule_shows_its_policy_with_the_defaults(client, auth):
+    body = schedule(client, auth)
+    assert (body["dst_gap"], body["dst_repeat"], body["calendar_id"], body["holiday_rule"]) == (
+        "SHIFT",
+        "FIRST",
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "changes,field,reason",
+    [
+        ({"cron_expression": "*/15 * * * *", "dst_gap": "SKIP"}, "dst_gap", "fixed-time schedules only"),
+        ({"cron_expression": "0 * * * *", "dst_repeat": "BOTH"}, "dst_repeat", "follows real elapsed time"),
+        ({"dst_repeat": "TWICE"}, "dst_repeat", "must be one of"),
+        ({"holiday_rule": "SOMETIMES"}, "holiday_rule", "must be one of"),
+        ({"calendar_id": "cal-" + "0" * 32, "holiday_rule": "SKIP"}, "calendar_id", "Unknown calendar_id"),
+        ({"cron_expression": None, "run_at": "2099-01-01T00:00:00Z", "holiday_rule": "SKIP"}, "holiday_rule", "run_at"),
+    ],
+)
+def test_a_policy_that_cannot_apply_is_refused(app, client, auth, changes, field, reason):
+    body = {k: v for k, v in {**WEEKDAYS, **changes}.items() if v is not None}
+    response = client.post("/aitp/tasks/schedule", json=body, headers=auth)
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["field"] == field and reason in error["message"]
+    assert rows(app, ScheduledTask) == 0
+
+
+def test_a_calendar_needs_a_rule_and_another_clients_calendar_is_unknown(app, client, auth, make_agent):
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    no_rule = client.post("/aitp/tasks/schedule", json={**WEEKDAYS, "calendar_id": cid}, headers=auth)
+    assert no_rule.status_code == 400 and no_rule.get_json()["error"]["field"] == "holiday_rule"
+    other = make_agent("client-2")
+    theirs = client.post(
+        "/aitp/tasks/schedule", json={**WEEKDAYS, "calendar_id": cid, "holiday_rule": "SKIP"}, headers=other
+    )
+    assert theirs.status_code == 400 and theirs.get_json()["error"]["field"] == "calendar_id"
+    assert rows(app, ScheduledTask) == 0
+
+
+def test_christmas_moves_to_monday_the_28th(client, auth, freeze_clock):
+    """Weekdays at 09:00 New York, NEXT_BUSINESS_DAY, an imported holiday file: Friday's run moves to Monday."""
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, ics=ICS)["calendar_id"]
+    body = schedule(client, auth, calendar_id=cid, holiday_rule="NEXT_BUSINESS_DAY")
+    assert body["next_run_at"] == "2026-12-28T14:00:00Z"
+    assert (body["calendar_id"], body["holiday_rule"]) == (cid, "NEXT_BUSINESS_DAY")
+
+
+def test_editing_a_calendar_moves_the_next_run_of_its_schedules(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, dates=[])["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="NEXT_BUSINESS_DAY")["schedule_id"]
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-25T14:00:00Z"
+    assert client.put(f"/aitp/calendars/{cid}", json={"dates": ["2026-12-25"]}, headers=auth).status_code == 200
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-28T14:00:00Z"
+    assert client.put(f"/aitp/calendars/{cid}", json={"dates": []}, headers=auth).status_code == 200
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-25T14:00:00Z"
+
+
+def test_a_put_of_the_rule_replans_the_next_run(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth)["schedule_id"]
+    body = {"calendar_id": cid, "holiday_rule": "PREVIOUS_BUSINESS_DAY"}
+    changed = client.put(f"/aitp/tasks/schedule/{sid}", json=body, headers=auth).get_json()
+    assert changed["next_run_at"] == "2026-12-28T14:00:00Z"  # Friday's run moved to Thursday, which has passed
+    body = {"holiday_rule": None, "calendar_id": None}
+    assert client.put(f"/aitp/tasks/schedule/{sid}", json=body, headers=auth).get_json()["next_run_at"] == (
+        "2026-12-25T14:00:00Z"
+    )
+
+
+def test_a_run_moved_back_into_the_past_is_recorded_skipped(app, client, auth, freeze_clock):
+    # Friday 25 December, 10:00 New York: Monday 28 is a holiday, its run moves back to Friday 09:00, already past.
+    freeze_clock(utc("2026-12-25T15:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-28"])["calendar_id"]
+    sid = schedule(client, auth, cron_expression="0 9 * * MON", calendar_id=cid, holiday_rule="PREVIOUS_BUSINESS_DAY")[
+        "schedule_id"
+    ]
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2027-01-04T14:00:00Z"
+    [(at, status, has_task, note)] = executions(app, sid)
+    assert (at, status, has_task) == ("2026-12-25T14:00:00+00:00", "SKIPPED", False)
+    assert "Holiday" in note and "already passed" in note
+
+
+# --- the dispatcher -------------------------------------------------------------------------------------------------
+
+
+def test_the_dispatcher_records_a_skipped_holiday_and_moves_on(app, client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="SKIP")["schedule_id"]
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-25T14:00:00Z"
+    assert fire(app, utc("2026-12-25T14:00:01Z")) == 0
+    assert [e[:3] for e in executions(app, sid)] == [("2026-12-25T14:00:00+00:00", "SKIPPED", False)]
+    assert rows(app, Task) == 0
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-28T14:00:00Z"
+    assert fire(app, utc("2026-12-28T14:00:01Z")) == 1
+    assert executions(app, sid)[-1][:3] == ("2026-12-28T14:00:00+00:00", "PENDING", True)
+
+
+def test_a_moved_run_fires_once_at_the_moved_instant(app, client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-24"])["calendar_id"]
+    # Thursday 24 is a holiday; from Wednesday, its run moves back to Wednesday... already passed at 15:00Z on the
+    # 24th, so start from Tuesday evening instead.
+    freeze_clock(utc("2026-12-22T20:00:00Z"))
+    body = schedule(client, auth, cron_expression="0 9 * * THU", calendar_id=cid, holiday_rule="PREVIOUS_BUSINESS_DAY")
+    assert body["next_run_at"] == "2026-12-23T14:00:00Z"
+    assert fire(app, utc("2026-12-23T14:00:00Z")) == 1
+    assert fire(app, utc("2026-12-24T14:00:00Z")) == 0
+    assert [e[:3] for e in executions(app, body["schedule_id"])] == [("2026-12-23T14:00:00+00:00", "PENDING", True)]
+    after = client.get(f"/aitp/tasks/schedule/{body['schedule_id']}", headers=auth).get_json()
+    assert after["next_run_at"] == "2026-12-31T14:00:00Z"
+
+
+def test_dst_repeat_both_fires_at_both_readings(app, client, auth, freeze_clock):
+    freeze_clock(utc("2026-10-31T12:00:00Z"))
+    body = schedule(client, auth, cron_expression="30 1 * * *", dst_repeat="BOTH")
+    sid = body["schedule_id"]
+    assert body["next_run_at"] == "2026-11-01T05:30:00Z"
+    assert fire(app, utc("2026-11-01T05:30:00Z")) == 1
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-11-01T06:30:00Z"
+    assert fire(app, utc("2026-11-01T06:30:00Z")) == 1
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-11-02T06:30:00Z"
+
+
+# --- the preview ----------------------------------------------------------------------------------------------------
+
+
+def test_the_preview_marks_both_readings_and_moved_runs(client, auth):
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    body = {"cron_expression": "30 1 * * *", "timezone": "America/New_York", "start": "2026-10-31T12:00:00Z"}
+    runs = client.post(
+        "/aitp/tasks/schedule/preview", json={**body, "dst_repeat": "BOTH", "count": 3}, headers=auth
+    ).get_json()["next_runs"]
+    assert [(r["at"], r["note"]) for r in runs] == [
+        ("2026-11-01T05:30:00Z", "first"),
+        ("2026-11-01T06:30:00Z", "second"),
+        ("2026-11-02T06:30:00Z", None),
+    ]
+    body = {**WEEKDAYS, "start": "2026-12-24T15:00:00Z", "count": 2, "calendar_id": cid, "holiday_rule": "SKIP"}
+    body.pop("task_type"), body.pop("capability_required")
+    runs = client.post("/aitp/tasks/schedule/preview", json=body, headers=auth).get_json()["next_runs"]
+    assert [(r["at"], r["holiday"], r["fires"]) for r in runs] == [
+        ("2026-12-25T14:00:00Z", "holiday", False),
+        ("2026-12-28T14:00:00Z", None, True),
+    ]
