@@ -293,3 +293,58 @@ def test_the_preview_marks_both_readings_and_moved_runs(client, auth):
         ("2026-12-25T14:00:00Z", "holiday", False),
         ("2026-12-28T14:00:00Z", None, True),
     ]
+
+
+# --- the effect of a change, before it is saved ---------------------------------------------------------------------
+
+
+def test_preview_change_shows_the_runs_before_and_after_and_saves_nothing(app, client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-21T20:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth)["schedule_id"]
+    stored = client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()
+    body = {"calendar_id": cid, "holiday_rule": "NEXT_BUSINESS_DAY"}
+    answer = client.post(f"/aitp/tasks/schedule/{sid}/preview-change", json=body, headers=auth)
+    assert answer.status_code == 200, answer.get_json()
+    result = answer.get_json()
+    assert len(result["before"]) == len(result["after"]) == 20
+    assert [r["at"] for r in result["removed"]] == ["2026-12-25T14:00:00Z"]
+    assert result["added"] == []  # Christmas folds into Monday's run, which was there already
+    monday = next(r for r in result["after"] if r["at"] == "2026-12-28T14:00:00Z")
+    assert (monday["holiday"], monday["nominal"]) == ("moved", "2026-12-25T14:00:00Z")
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json() == stored
+    assert rows(app, ScheduleExecution) == 0
+
+
+def test_preview_change_lists_runs_added_by_a_new_time(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-21T20:00:00Z"))
+    sid = schedule(client, auth)["schedule_id"]
+    body = {"cron_expression": "0 9,17 * * MON-FRI"}
+    result = client.post(f"/aitp/tasks/schedule/{sid}/preview-change", json=body, headers=auth).get_json()
+    assert result["removed"] == []
+    assert [r["at"] for r in result["added"]][:2] == ["2026-12-21T22:00:00Z", "2026-12-22T22:00:00Z"]
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["cron_expression"] == "0 9 * * MON-FRI"
+
+
+@pytest.mark.parametrize(
+    "body,status,field",
+    [
+        ({"dst_gap": "SKIP", "cron_expression": "*/5 * * * *"}, 400, "dst_gap"),
+        ({"bogus": 1}, 400, "bogus"),
+        ({"calendar_id": "cal-" + "0" * 32, "holiday_rule": "SKIP"}, 400, "calendar_id"),
+    ],
+)
+def test_preview_change_refuses_what_put_refuses(client, auth, body, status, field):
+    sid = schedule(client, auth)["schedule_id"]
+    answer = client.post(f"/aitp/tasks/schedule/{sid}/preview-change", json=body, headers=auth)
+    assert answer.status_code == status and answer.get_json()["error"]["field"] == field
+    assert client.put(f"/aitp/tasks/schedule/{sid}", json=body, headers=auth).status_code == status
+
+
+def test_preview_change_of_a_pause_empties_the_after_list(client, auth):
+    sid = schedule(client, auth)["schedule_id"]
+    result = client.post(
+        f"/aitp/tasks/schedule/{sid}/preview-change", json={"status": "PAUSED"}, headers=auth
+    ).get_json()
+    assert result["after"] == [] and len(result["removed"]) == 20
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["status"] == "ACTIVE"

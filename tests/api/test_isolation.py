@@ -44,6 +44,7 @@ MATRIX = {
     "fail": ("POST", "/aitp/tasks/{held}/fail", {"error_message": "no"}, (401, 401, 200, 404, 409)),
     "heartbeat": ("POST", "/aitp/tasks/{held}/heartbeat", {}, (401, 401, 200, 404, 409)),
     "openapi": ("GET", "/aitp/openapi.json", None, (200, 200, 200, 200, 200)),
+    "preview-change": ("POST", "/aitp/tasks/schedule/{sid}/preview-change", {"priority": 9}, (401, 401, 200, 404, 200)),
     "calendar-create": ("POST", "/aitp/calendars", CALENDAR, (401, 401, 201, 400, 201)),
     "calendar-list": ("GET", "/aitp/calendars?client_id=owner", None, (401, 401, 200, 200, 200)),
     "calendar-get": ("GET", "/aitp/calendars/{cid}", None, (401, 401, 200, 404, 200)),
@@ -105,7 +106,7 @@ def test_each_role_gets_its_answer_and_a_refusal_changes_nothing(app, client, te
     before = snapshot(app)
     response = client.open(url, method=method, json=body, headers=tenants["headers"][role])
     assert response.status_code == status, response.get_json()
-    if status >= 400 or method == "GET" or endpoint == "preview":
+    if status >= 400 or method == "GET" or endpoint in ("preview", "preview-change"):
         assert snapshot(app) == before, "a refused request or a read changed the database"
     else:
         assert snapshot(app) != before, "an accepted write left no trace (is the snapshot blind?)"
@@ -115,7 +116,10 @@ def test_each_role_gets_its_answer_and_a_refusal_changes_nothing(app, client, te
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["get", "update", "delete", "executions", "run", "task", "complete", "fail", "calendar-get", "calendar-update"],
+    [
+        *("get", "update", "delete", "executions", "run", "task", "complete", "fail", "preview-change"),
+        *("calendar-get", "calendar-update"),
+    ],
 )
 def test_another_agents_row_looks_exactly_like_an_absent_one(client, tenants, endpoint):
     method, url, body, _ = MATRIX[endpoint]

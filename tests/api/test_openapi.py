@@ -158,6 +158,7 @@ def test_real_answers_of_every_operation_match_the_document(client, make_agent):
     call("GET", f"{sched}/{sid}/upcoming?count=3", one + "/upcoming")
     backfill = {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T00:03:00Z", "dry_run": True}
     call("POST", f"{sched}/{sid}/backfill", one + "/backfill", json=backfill)
+    call("POST", f"{sched}/{sid}/preview-change", one + "/preview-change", json={"cron_expression": "0 10 * * *"})
     preview = {"cron_expression": "0 9 * * MON", "timezone": "America/New_York", "count": 3}
     call("POST", f"{sched}/preview", f"{sched}/preview", json=preview)
     claim = {"capabilities": ["report-v1"], "limit": 5}

@@ -66,6 +66,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "Calendar": schemas.CALENDAR_OUT,
     "CalendarList": schemas.CALENDAR_LIST_OUT,
     "CalendarDeleted": schemas.CALENDAR_DELETED_OUT,
+    "PreviewChange": schemas.PREVIEW_CHANGE_OUT,
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -210,6 +211,17 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "Cancel a schedule (soft delete: its history is kept).",
                 (200, "ScheduleDeleted", "The schedule is DELETED."),
                 (400, 401, 404, 409),
+            ),
+        },
+        "/aitp/tasks/schedule/{schedule_id}/preview-change": {
+            "parameters": [SCHEDULE_ID],
+            "post": _op(
+                "previewScheduleChange",
+                "Show what a PUT with this body would do to the next 20 runs (before, after, added, removed); "
+                "nothing is saved.",
+                (200, "PreviewChange", "The runs before and after the change."),
+                (*BODY_ERRORS, 404, 409),
+                body="ScheduleUpdate",
             ),
         },
         "/aitp/tasks/schedule/{schedule_id}/executions": {

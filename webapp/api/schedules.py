@@ -7,7 +7,7 @@ from werkzeug.routing import BaseConverter
 
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
-from ..scheduling import answers, backfill, schedules
+from ..scheduling import answers, backfill, changes, schedules
 from .schemas import (
     EXECUTION_LIST_QUERY,
     EXECUTION_PAGE_DEFAULT,
@@ -166,3 +166,10 @@ def backfill_schedule(schedule_id: str):
     fired, occurrences = backfill.backfill(current_caller(), schedule_id, body)
     status = 200 if body.get("dry_run") else 201
     return jsonify({"fired": fired, "occurrences": occurrences}), status
+
+
+@bp.post("/tasks/schedule/<schedule_id:schedule_id>/preview-change")
+@require_agent
+def preview_change(schedule_id: str):
+    """Show what a PUT with this body would do to the next runs, without changing anything."""
+    return jsonify(changes.preview_change(current_caller(), schedule_id, json_body()))

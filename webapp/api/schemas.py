@@ -640,6 +640,9 @@ PREVIEW_OUT["properties"].update(
     holiday_rule=SCHEDULE_OUT["properties"]["holiday_rule"],
 )
 
+_RUNS = {"type": "array", "items": PREVIEW_OUT["properties"]["next_runs"]["items"]}
+PREVIEW_CHANGE_OUT = _record({"before": _RUNS, "after": _RUNS, "added": _RUNS, "removed": _RUNS})
+
 TASK_OUT = _record(
     {
         "task_id": {"type": "string", "pattern": "^task-"},

@@ -41,7 +41,7 @@ from . import calendars, counts, cron, planning, policies
 ACTIONS = ("pause", "resume", "run", "delete", "edit")
 
 
-def _check_input_data(value: dict) -> dict:
+def check_input_data(value: dict) -> dict:
     """Refuse input_data over 64 KiB once serialized."""
     if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_INPUT_BYTES:
         raise invalid("input_data is larger than 64 KiB", "input_data")
@@ -121,7 +121,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
     client_id = client_for(caller, data.get("client_id"))
     tz = data.get("timezone", "UTC")
     expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
-    input_data = _check_input_data(data.get("input_data", {}))
+    input_data = check_input_data(data.get("input_data", {}))
     schedule_id = new_id("sched")
     values = policies.merged(data, tz)
     values.update(cron_expression=expression, run_at=run_at, timezone=tz)
@@ -188,7 +188,17 @@ def _first_run(
 
 
 def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> ScheduledTask:
-    """Apply the editable fields of a request body and recompute next_run_at.
+    """Apply the editable fields of a request body and recompute next_run_at, in one write transaction."""
+    now = now or clock.utcnow()
+    data = validate(SCHEDULE_UPDATE, body)
+    if "input_data" in data:
+        check_input_data(data["input_data"])
+    with write_transaction() as session:
+        return apply_update(session, caller, schedule_id, data, now)
+
+
+def apply_update(session, caller: Caller, schedule_id: str, data: dict, now: datetime, record: bool = True):
+    """Apply validated changes to a schedule in the session's transaction; return the schedule.
 
     1. A new cron_expression or run_at replaces the other and computes the next run from now;
        it also revives a COMPLETED or FAILED schedule unless the body names a status.
@@ -197,67 +207,63 @@ def update_schedule(caller: Caller, schedule_id: str, body: dict, now: datetime 
        COMPLETED by its bounds or its run limit.
     3. Resume (status ACTIVE on a schedule that was not) computes from now: no catch-up; it
        clears consecutive_failures and paused_reason.
+    4. With `record` off (a preview of the change), nothing but the schedule's own fields changes.
     """
-    now = now or clock.utcnow()
-    data = validate(SCHEDULE_UPDATE, body)
-    if "input_data" in data:
-        _check_input_data(data["input_data"])
     changed = set(data)
-    with write_transaction() as session:
-        schedule = schedule_or_404(caller, schedule_id, session, lock=True)
-        if "edit" not in allowed_actions(schedule):
-            raise conflict("Schedule is deleted and cannot be changed", "status")
-        retimed = "cron_expression" in data or "run_at" in data
-        tz = data.get("timezone", schedule.timezone)
-        expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
-        if retimed:
-            expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
-        else:
-            _zone(tz)
-        renewed = expression is not None and bool(changed & _RENEWING)
-        if schedule.status == ScheduleStatus.COMPLETED and "status" in data and not (retimed or renewed):
-            raise conflict("A completed schedule needs a new run_at, cron_expression, end_at or max_runs", "status")
-        values = policies.merged(data, tz, schedule)
-        values.update(cron_expression=expression, run_at=run_at, timezone=tz)
-        policies.check(values, now, changed)
-        policy, replan = _timing_policy(session, schedule, data, expression)
-        if "max_runs" in data:
-            values["remaining_runs"] = values["max_runs"]
-        status = data.get("status", schedule.status)
-        if (
-            "status" not in data
-            and schedule.status in (ScheduleStatus.COMPLETED, ScheduleStatus.FAILED)
-            and (retimed or renewed)
-        ):
-            status = ScheduleStatus.ACTIVE
-        resumed = status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE
-        if expression is not None and status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
-            if retimed or resumed or replan or changed & (_RENEWING | {"timezone", "jitter_seconds"}):
-                timing = planning.timing_for(expression, tz, policy, planning.holidays(session, policy["calendar_id"]))
-                field = "end_at" if changed & _BOUNDS else "status"
-                next_run = _first_run(schedule.schedule_id, values, now, field, timing)
-                if status == ScheduleStatus.ACTIVE:
-                    planning.record_late_moves(session, schedule.schedule_id, timing, now)
-        elif resumed and not retimed:
-            next_run = _resume_next(run_at, now)
-        for field in ("task_type", "capability_required", "input_data", "priority", "description"):
-            if field in data:
-                setattr(schedule, field, data[field])
-        for field in (*policies.DEFAULTS, "remaining_runs"):
-            if field in values:
-                setattr(schedule, field, values[field])
-        for field, value in policy.items():
-            setattr(schedule, field, value)
-        schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
-        schedule.next_run_at = next_run
-        if status == ScheduleStatus.ACTIVE:
-            schedule.last_error = None
-        if resumed or (status == ScheduleStatus.PAUSED and schedule.status != ScheduleStatus.PAUSED):
-            schedule.paused_reason = None  # a pause by hand has no reason to show; a resume clears the old one
-        if resumed:
-            schedule.consecutive_failures = 0
-        schedule.status = status
-        schedule.updated_at = now
+    schedule = schedule_or_404(caller, schedule_id, session, lock=record)
+    if "edit" not in allowed_actions(schedule):
+        raise conflict("Schedule is deleted and cannot be changed", "status")
+    retimed = "cron_expression" in data or "run_at" in data
+    tz = data.get("timezone", schedule.timezone)
+    expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
+    if retimed:
+        expression, run_at, next_run = _timing(data.get("cron_expression"), data.get("run_at"), tz, now)
+    else:
+        _zone(tz)
+    renewed = expression is not None and bool(changed & _RENEWING)
+    if schedule.status == ScheduleStatus.COMPLETED and "status" in data and not (retimed or renewed):
+        raise conflict("A completed schedule needs a new run_at, cron_expression, end_at or max_runs", "status")
+    values = policies.merged(data, tz, schedule)
+    values.update(cron_expression=expression, run_at=run_at, timezone=tz)
+    policies.check(values, now, changed)
+    policy, replan = _timing_policy(session, schedule, data, expression)
+    if "max_runs" in data:
+        values["remaining_runs"] = values["max_runs"]
+    status = data.get("status", schedule.status)
+    if (
+        "status" not in data
+        and schedule.status in (ScheduleStatus.COMPLETED, ScheduleStatus.FAILED)
+        and (retimed or renewed)
+    ):
+        status = ScheduleStatus.ACTIVE
+    resumed = status == ScheduleStatus.ACTIVE and schedule.status != ScheduleStatus.ACTIVE
+    if expression is not None and status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED):
+        if retimed or resumed or replan or changed & (_RENEWING | {"timezone", "jitter_seconds"}):
+            timing = planning.timing_for(expression, tz, policy, planning.holidays(session, policy["calendar_id"]))
+            field = "end_at" if changed & _BOUNDS else "status"
+            next_run = _first_run(schedule.schedule_id, values, now, field, timing)
+            if record and status == ScheduleStatus.ACTIVE:
+                planning.record_late_moves(session, schedule.schedule_id, timing, now)
+    elif resumed and not retimed:
+        next_run = _resume_next(run_at, now)
+    for field in ("task_type", "capability_required", "input_data", "priority", "description"):
+        if field in data:
+            setattr(schedule, field, data[field])
+    for field in (*policies.DEFAULTS, "remaining_runs"):
+        if field in values:
+            setattr(schedule, field, values[field])
+    for field, value in policy.items():
+        setattr(schedule, field, value)
+    schedule.cron_expression, schedule.run_at, schedule.timezone = expression, run_at, tz
+    schedule.next_run_at = next_run
+    if status == ScheduleStatus.ACTIVE:
+        schedule.last_error = None
+    if resumed or (status == ScheduleStatus.PAUSED and schedule.status != ScheduleStatus.PAUSED):
+        schedule.paused_reason = None  # a pause by hand has no reason to show; a resume clears the old one
+    if resumed:
+        schedule.consecutive_failures = 0
+    schedule.status = status
+    schedule.updated_at = now
     return schedule
 
 
@@ -487,7 +493,7 @@ def check_body(
     if timing and not (timing_fields | set(planning.POLICY_DEFAULTS)) & bad:
         attempt(_check_timing_policy, body, schedule)
     if "input_data" in body and "input_data" not in bad:
-        attempt(_check_input_data, body["input_data"])
+        attempt(check_input_data, body["input_data"])
     return found
 
 

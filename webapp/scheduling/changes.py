@@ -1,0 +1,66 @@
+"""What an edit would do: a schedule's next runs before and after it, computed without saving anything."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from itertools import islice
+
+from .. import clock
+from ..api.schemas import SCHEDULE_UPDATE, validate
+from ..auth import Caller
+from ..extensions import db
+from ..models import ScheduledTask
+from . import calendars, cron, planning, schedules
+
+CHANGE_WINDOW = 20
+_MICRO = timedelta(microseconds=1)
+
+
+def upcoming_runs(session, schedule: ScheduledTask, now: datetime, count: int) -> list[calendars.Run]:
+    """Return the next `count` runs of a schedule as the dispatcher will take them (none unless ACTIVE)."""
+    if schedule.status != "ACTIVE" or schedule.next_run_at is None:
+        return []
+    if schedule.cron_expression is None:
+        at = schedule.next_run_at
+        return [calendars.Run(at, at.astimezone(cron.get_zone(schedule.timezone)), None, at)]
+    # From the planned next run on: it may be due already, or moved by a holiday rule.
+    start = min(now, schedule.next_run_at - _MICRO)
+    return list(islice(planning.load_timing(session, schedule).runs(start), count))
+
+
+def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> dict:
+    """Answer {before, after, added, removed} over the next CHANGE_WINDOW runs for a body as PUT takes it.
+
+    The change is applied in the session and rolled back: the same rules refuse the same bodies (400,
+    404, 409), and nothing is written.
+    """
+    now = now or clock.utcnow()
+    data = validate(SCHEDULE_UPDATE, body)
+    if "input_data" in data:
+        schedules.check_input_data(data["input_data"])
+    session = db.session
+    try:
+        with session.no_autoflush:
+            schedule = schedules.get_schedule(caller, schedule_id)
+            before = upcoming_runs(session, schedule, now, CHANGE_WINDOW)
+            schedules.apply_update(session, caller, schedule_id, data, now, record=False)
+            after = upcoming_runs(session, schedule, now, CHANGE_WINDOW)
+    finally:
+        session.rollback()  # the schedule object returns to what is stored
+    # A full list ends where its window does, not where the schedule does: compare up to the nearer end.
+    ends = [runs[-1].at for runs in (before, after) if len(runs) == CHANGE_WINDOW]
+    horizon = min(ends) if ends else None
+    before_at, after_at = {run.at for run in before}, {run.at for run in after}
+
+    def only(runs: list[calendars.Run], other: set[datetime]) -> list[dict]:
+        """Serialize the runs, within the horizon, that the other list does not have."""
+        return [
+            schedules.run_dict(run) for run in runs if run.at not in other and (horizon is None or run.at <= horizon)
+        ]
+
+    return {
+        "before": [schedules.run_dict(run) for run in before],
+        "after": [schedules.run_dict(run) for run in after],
+        "added": only(after, before_at),
+        "removed": only(before, after_at),
+    }
