@@ -8,7 +8,7 @@ from werkzeug.routing import BaseConverter
 from ..auth import current_caller, require_agent
 from ..scheduling import calendar_store, schedules
 from .schedules import json_body
-from .schemas import CALENDAR_LIST_QUERY, takes_query
+from .schemas import CALENDAR_LIST_QUERY, SCHEDULE_PAGE_DEFAULT, parse_paging, takes_query
 
 bp = Blueprint("api_calendars", __name__, url_prefix="/aitp")
 
@@ -41,7 +41,7 @@ def create_calendar():
 @takes_query(*CALENDAR_LIST_QUERY)
 def list_calendars():
     """List the caller's calendars (an admin's: every client's), newest first."""
-    limit, offset = schedules.parse_paging(request.args, 20)
+    limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
     rows, total = calendar_store.list_calendars(
         current_caller(), request.args.get("client_id") or None, limit, offset, request.args.get("cursor") or None
     )

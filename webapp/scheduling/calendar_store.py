@@ -11,12 +11,12 @@ from ..api.schemas import CALENDAR_CREATE, CALENDAR_UPDATE, validate
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import conflict, invalid, not_found
-from ..extensions import db, write_transaction
-from ..models import Agent, Calendar, ScheduledTask, new_id
+from ..extensions import db, is_postgres, write_transaction
+from ..models import Agent, Calendar, ScheduledTask, ScheduleStatus, new_id
 from . import calendars, planning
 from .schedules import after_cursor, client_for
 
-LIVE = ("ACTIVE", "PAUSED", "COMPLETED", "FAILED")  # every status but DELETED can run again
+LIVE = tuple(s for s in ScheduleStatus if s != ScheduleStatus.DELETED)  # all but DELETED can run again
 
 
 def _dates(data: dict) -> list[str] | None:
@@ -38,7 +38,7 @@ def _dates(data: dict) -> list[str] | None:
 def _get(session, caller: Caller, calendar_id: str, for_update: bool = False) -> Calendar:
     """Return the caller's calendar or raise 404 (someone else's is absent too)."""
     query = sa.select(Calendar).where(Calendar.calendar_id == calendar_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
+    if for_update and is_postgres(session):
         query = query.with_for_update()
     found = session.scalar(query)
     if found is None or not caller.may_see(found.client_id):

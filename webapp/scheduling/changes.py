@@ -9,7 +9,7 @@ from .. import clock
 from ..api.schemas import SCHEDULE_UPDATE, validate
 from ..auth import Caller
 from ..extensions import db
-from ..models import ScheduledTask
+from ..models import ScheduledTask, ScheduleStatus
 from . import calendars, cron, planning, schedules
 
 CHANGE_WINDOW = 20
@@ -18,7 +18,7 @@ _MICRO = timedelta(microseconds=1)
 
 def upcoming_runs(session, schedule: ScheduledTask, now: datetime, count: int) -> list[calendars.Run]:
     """Return the next `count` runs of a schedule as the dispatcher will take them (none unless ACTIVE)."""
-    if schedule.status != "ACTIVE" or schedule.next_run_at is None:
+    if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
         return []
     if schedule.cron_expression is None:
         at = schedule.next_run_at
