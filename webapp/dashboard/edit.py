@@ -11,11 +11,12 @@ from .. import clock
 from ..api.schemas import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
 from ..auth import OPERATOR
 from ..errors import ServiceError
-from ..scheduling import cron, schedules
+from ..scheduling import changes, cron, schedules
 from . import builder
 from .agents import agent_choices, known_capabilities
+from .calendars import calendar_choices
 from .forms import PreviewForm, ScheduleForm, choices, focus_first_error, timezone_names
-from .htmx import page, require_login
+from .htmx import fragment, page, require_login
 from .timefmt import parse_iso
 
 bp = Blueprint("dashboard_edit", __name__)
@@ -29,7 +30,12 @@ NOTES = {
     "dst_gap is SKIP: it does not run that day.",
     "first": "First: this wall time happens twice on the day clocks go back; this is the first of the two.",
     "second": "Second: this wall time happens twice on the day clocks go back; this is the second of the two.",
+    "moved": "Moved: its day is a weekend day or a holiday; the holiday rule moves it to this business day, at the "
+    "same local time (merged with a run already there).",
+    "holiday": "Holiday: its day is a weekend day or a holiday and the holiday rule is SKIP; it is recorded as "
+    "skipped, without a task.",
 }
+POLICY_FIELDS = ("dst_gap", "dst_repeat", "holiday_rule", "calendar_id")
 
 
 def preview_context(args: MultiDict) -> dict:
@@ -61,12 +67,13 @@ def preview_context(args: MultiDict) -> dict:
         }
         if (args.get("start") or "").strip():
             body["start"] = args["start"].strip()
+        for field in POLICY_FIELDS:
+            if (args.get(field) or "").strip():
+                body[field] = args[field].strip()
         result = schedules.preview(body, caller=OPERATOR)
     except ServiceError as err:
         return {**context, "error": err.message, "error_field": err.field}
-    runs = [
-        {"at": parse_iso(r["at"]), "local": parse_iso(r["local"]), "note": r.get("note")} for r in result["next_runs"]
-    ]
+    runs = [{**_parsed(r), "local": parse_iso(r["local"])} for r in result["next_runs"]]
     return {**context, "expression": result["cron_expression"], "description": result["description"], "runs": runs}
 
 
@@ -96,6 +103,7 @@ def _form_page(form: ScheduleForm, schedule=None, status: int = 200):
         form.client_id.choices = choices([("", "Choose a client…"), *agent_choices()])
     else:
         form.client_id.choices = choices([(schedule.client_id, schedule.client_id)])
+    form.calendar_id.choices = calendar_choices(schedule.client_id if schedule else form.client_id.data or None)
     values = {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
     preview = preview_context(MultiDict({k: "" if v is None else str(v) for k, v in values.items()}))
     return (
@@ -218,12 +226,35 @@ def cheat_sheet(now: datetime) -> list[dict]:
             start = f"{next_clock_change(tz, month, now) - timedelta(days=2):%Y-%m-%d}T00:00"
         shown.append({"cron_expression": expression, "label": label, "timezone": tz, "start": start})
     return shown
+@bp.post("/schedules/<schedule_id>/effect")
+def schedule_effect(schedule_id: str):
+    """Answer the edit form's partial: which of the next runs the edited fields add and remove (nothing saved)."""
+    schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    form = ScheduleForm()
+    context: dict = {"effect": None, "error": None, "tz": (form.timezone.data or "").strip() or schedule.timezone}
+    if not form.validate():
+        context["error"] = next(iter(form.errors.values()))[0] if form.errors else "The form is not valid."
+        return fragment("partials/_change_preview.html", **context)
+    try:
+        body = form.changes(schedule)
+        if body:
+            effect = changes.preview_change(OPERATOR, schedule_id, body)
+            context["effect"] = {key: [_parsed(run) for run in runs] for key, runs in effect.items()}
+    except ServiceError as err:
+        context["error"] = err.message
+    return fragment("partials/_change_preview.html", **context)
+
+
+def _parsed(run: dict) -> dict:
+    """Return a serialized run with its instants as datetimes, for the templates' time helpers."""
+    return {**run, "at": parse_iso(run["at"]), "nominal": parse_iso(run["nominal"])}
 
 
 @bp.get("/preview")
 def preview():
     """Try a cron expression in a timezone; HTMX gets only the result as the operator types."""
     form = PreviewForm(formdata=request.args or None)
+    form.calendar_id.choices = calendar_choices()
     return page(
         "preview.html",
         "partials/_preview.html",

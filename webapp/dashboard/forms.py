@@ -7,6 +7,7 @@ import json
 import re
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -107,7 +108,41 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ScheduleForm(FlaskForm):
+DST_GAP_CHOICES = (("SHIFT", "Run at the end of the gap (SHIFT)"), ("SKIP", "Do not run that day (SKIP)"))
+DST_REPEAT_CHOICES = (
+    ("FIRST", "At the first (FIRST)"),
+    ("SECOND", "At the second (SECOND)"),
+    ("BOTH", "At both (BOTH)"),
+)
+HOLIDAY_CHOICES = (
+    ("", "Run as usual"),
+    ("SKIP", "Skip the run (SKIP)"),
+    ("NEXT_BUSINESS_DAY", "Move it to the next business day"),
+    ("PREVIOUS_BUSINESS_DAY", "Move it to the previous business day"),
+)
+
+
+class PolicyFields:
+    """The daylight-saving policy and holiday rule, shared by the schedule form and the preview."""
+
+    dst_gap = SelectField("When the spring change skips the time", choices=choices(DST_GAP_CHOICES), default="SHIFT")
+    dst_repeat = SelectField(
+        "When the autumn change repeats the time", choices=choices(DST_REPEAT_CHOICES), default="FIRST"
+    )
+    holiday_rule = SelectField("On weekends and holidays", choices=choices(HOLIDAY_CHOICES), default="")
+    calendar_id = SelectField("Holiday calendar", validate_choice=False, default="")
+
+    def policy(self) -> dict:
+        """Return the four fields as the API takes them (empty choices as null)."""
+        return {
+            "dst_gap": self.dst_gap.data or "SHIFT",
+            "dst_repeat": self.dst_repeat.data or "FIRST",
+            "holiday_rule": self.holiday_rule.data or None,
+            "calendar_id": self.calendar_id.data or None,
+        }
+
+
+class ScheduleForm(PolicyFields, FlaskForm):
     """Create or edit a schedule; the builder writes the cron expression."""
 
     client_id = SelectField("Client (agent)", validate_choice=False)
@@ -156,6 +191,8 @@ class ScheduleForm(FlaskForm):
         self.weekday.data = found.get("weekday", self.weekday.default)
         self.monthday.data = found.get("monthday", self.monthday.default)
         self.run_at.data = local_input(schedule.run_at, schedule.timezone)
+        self.holiday_rule.data = schedule.holiday_rule or ""
+        self.calendar_id.data = schedule.calendar_id or ""
 
     def timing(self) -> dict:
         """Return the timing the builder describes; raise ServiceError for a builder input."""
@@ -182,6 +219,7 @@ class ScheduleForm(FlaskForm):
                 body[name] = value
         if with_timing:
             body.update(self.timing())
+            body.update(self.policy())
         return body
 
     def changes(self, schedule: ScheduledTask) -> dict:
@@ -209,6 +247,34 @@ class ScheduleForm(FlaskForm):
         show_errors(self, name, err.message)
 
 
+class CalendarForm(FlaskForm):
+    """Create or edit a holiday calendar: dates typed in, or an iCalendar file imported."""
+
+    client_id = SelectField("Client (agent)", validate_choice=False)
+    name = StringField(
+        "Name", [InputRequired("Give the calendar a name")], render_kw={"maxlength": schemas.TEXT_MAX, "required": True}
+    )
+    dates = TextAreaField(
+        "Dates (YYYY-MM-DD, one per line or separated by commas)",
+        render_kw={"rows": 8, "placeholder": "2026-12-25\n2027-01-01", **_CODE},
+    )
+    ics_file = FileField("Or import an iCalendar file (.ics): its all-day events replace the dates")
+
+    def body(self) -> dict:
+        """Return the request the form stands for, as the API would receive it."""
+        body: dict = {"name": (self.name.data or "").strip()}
+        upload = self.ics_file.data
+        if upload is not None and getattr(upload, "filename", ""):
+            body["ics"] = upload.read().decode("utf-8", errors="replace")
+        else:
+            body["dates"] = [d for d in re.split(r"[\s,;]+", self.dates.data or "") if d]
+        return body
+
+    def apply_error(self, err: ServiceError) -> None:
+        """Show a service error beside the field it is about (ics errors beside the file)."""
+        show_errors(self, "ics_file" if err.field == "ics" else err.field, err.message)
+
+
 class AgentForm(FlaskForm):
     """Register an agent; its key is shown once."""
 
@@ -226,7 +292,7 @@ class AgentForm(FlaskForm):
         return [c for c in (self.capabilities.data or "").replace(",", " ").split() if c]
 
 
-class PreviewForm(FlaskForm):
+class PreviewForm(PolicyFields, FlaskForm):
     """The cron preview: read from the query string, so it needs no CSRF token."""
 
     class Meta:

@@ -13,7 +13,7 @@ from ..errors import ServiceError
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
-from . import agents, edit, forms, login, timefmt
+from . import agents, calendars, edit, forms, login, timefmt
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, page, refusal, require_login
 from .login import safe_next
@@ -202,3 +202,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(edit.bp)
     app.register_blueprint(agents.bp)
+    app.register_blueprint(calendars.bp)

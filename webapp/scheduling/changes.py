@@ -50,12 +50,16 @@ def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime |
     # A full list ends where its window does, not where the schedule does: compare up to the nearer end.
     ends = [runs[-1].at for runs in (before, after) if len(runs) == CHANGE_WINDOW]
     horizon = min(ends) if ends else None
-    before_at, after_at = {run.at for run in before}, {run.at for run in after}
+    # A run counts where it fires: one that a holiday rule now skips is removed, though still recorded.
+    before_at = {run.at for run in before if run.fires}
+    after_at = {run.at for run in after if run.fires}
 
     def only(runs: list[calendars.Run], other: set[datetime]) -> list[dict]:
-        """Serialize the runs, within the horizon, that the other list does not have."""
+        """Serialize the firing runs, within the horizon, that the other list does not fire."""
         return [
-            schedules.run_dict(run) for run in runs if run.at not in other and (horizon is None or run.at <= horizon)
+            schedules.run_dict(run)
+            for run in runs
+            if run.fires and run.at not in other and (horizon is None or run.at <= horizon)
         ]
 
     return {
