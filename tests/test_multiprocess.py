@@ -17,9 +17,10 @@ from flask_migrate import upgrade
 from tests.dispatch_helpers import due_count, gunicorn, wait_for
 from webapp import create_app
 from webapp.auth import Caller, create_agent
+from webapp.clock import iso_z
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, Task
-from webapp.scheduling import cron, schedules
+from webapp.scheduling import calendar_store, cron, schedules
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -188,3 +189,72 @@ def test_gunicorn_workers_each_run_a_dispatcher_and_fire_once(seeded, shared_url
         first = seed(seeded, one_time=100, minutely=50, run_at=datetime.now(UTC) + timedelta(seconds=2))
         wait_for(lambda: due_count(seeded, max(first.values())) == 0, 30)
     assert_exactly_once(seeded, first)
+
+
+# --- holidays: runs moved to an earlier business day --------------------------------------------------------------
+
+# Three processes each call fire_due at one fixed instant, after waiting for a common start, so that they compete for
+# the same due schedules (a fixed clock: business days depend on the date, which the real clock would decide).
+FIRE_AT = """
+import sys, time
+from datetime import datetime
+from webapp import create_app
+from webapp.scheduling import dispatcher
+url, now, start = sys.argv[1], datetime.fromisoformat(sys.argv[2]), float(sys.argv[3])
+app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SCHEDULER_ENABLED": False})
+with app.app_context():
+    time.sleep(max(0.0, start - time.time()))
+    print(sum(dispatcher.fire_due(now, batch_size=7) for _ in range(3)))
+"""
+
+# Reference dates: 2026-12-22 is a Tuesday; the calendar makes Thursday 24, Friday 25 and Monday 28 holidays, so
+# PREVIOUS_BUSINESS_DAY moves every run from Thursday to Monday back to Wednesday 23 (New York, EST: 09:00 is 14:00Z).
+HOLIDAY_SCHEDULES = {
+    "0 9 * * *": ("2026-12-23T14:00:00Z", "2026-12-29T14:00:00Z"),  # Wed's own run, merged with Thu-Mon's
+    "0 9 * * MON": ("2026-12-23T14:00:00Z", "2027-01-04T14:00:00Z"),  # Monday 28 moved back to Wednesday
+    "0 10 * * FRI": ("2026-12-23T15:00:00Z", "2027-01-01T15:00:00Z"),  # Friday 25 moved back; 1 Jan is no holiday
+}
+
+
+def fire_together(url: str, now: str) -> int:
+    """Run three fire_due processes at one instant, all at once; return how many they fired in all."""
+    start = datetime.now(UTC).timestamp() + 4
+    command = [sys.executable, "-c", FIRE_AT, url, now, str(start)]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    outputs = [proc.communicate(timeout=90) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err for _, err in outputs]
+    return sum(int(out.strip().splitlines()[-1]) for out, _ in outputs)
+
+
+def test_runs_moved_to_the_previous_business_day_fire_once_with_three_dispatchers(seeded, shared_url):
+    created = datetime(2026, 12, 22, 20, tzinfo=UTC)
+    with seeded.app_context():
+        holidays = {"name": "Holidays", "dates": ["2026-12-24", "2026-12-25", "2026-12-28"]}
+        cid = calendar_store.create_calendar(CLIENT, holidays, now=created).calendar_id
+        ids = {expression: [] for expression in HOLIDAY_SCHEDULES}
+        for expression in HOLIDAY_SCHEDULES:
+            for _ in range(40):
+                body = {
+                    **BODY,
+                    "cron_expression": expression,
+                    "timezone": "America/New_York",
+                    "calendar_id": cid,
+                    "holiday_rule": "PREVIOUS_BUSINESS_DAY",
+                }
+                ids[expression].append(schedules.create_schedule(CLIENT, body, now=created).schedule_id)
+    assert fire_together(shared_url, "2026-12-23T15:00:30+00:00") == 120
+    with seeded.app_context():
+        for expression, (moved, following) in HOLIDAY_SCHEDULES.items():
+            for schedule_id in ids[expression]:
+                runs = db.session.scalars(
+                    sa.select(ScheduleExecution).where(ScheduleExecution.schedule_id == schedule_id)
+                ).all()
+                assert [(iso_z(e.scheduled_for), e.status, bool(e.task_id)) for e in runs] == [(moved, "PENDING", True)]
+                s = db.session.get(ScheduledTask, schedule_id)
+                assert (iso_z(s.next_run_at), s.total_runs) == (following, 1)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 120
+        db.session.rollback()
+    # The holidays themselves pass without a second firing.
+    assert fire_together(shared_url, "2026-12-28T23:00:00+00:00") == 0
