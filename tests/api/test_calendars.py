@@ -228,6 +228,8 @@ def test_a_run_moved_back_into_the_past_is_recorded_skipped(app, client, auth, f
     [(at, status, has_task, note)] = executions(app, sid)
     assert (at, status, has_task) == ("2026-12-25T14:00:00+00:00", "SKIPPED", False)
     assert "Holiday" in note and "already passed" in note
+    [recorded] = client.get(f"/aitp/tasks/schedule/{sid}/executions", headers=auth).get_json()["executions"]
+    assert (recorded["reason"], recorded["trigger"]) == ("HOLIDAY", "SCHEDULE")
 
 
 # --- the dispatcher -------------------------------------------------------------------------------------------------
@@ -241,6 +243,12 @@ def test_the_dispatcher_records_a_skipped_holiday_and_moves_on(app, client, auth
     assert fire(app, utc("2026-12-25T14:00:01Z")) == 0
     assert [e[:3] for e in executions(app, sid)] == [("2026-12-25T14:00:00+00:00", "SKIPPED", False)]
     assert rows(app, Task) == 0
+    [skipped] = client.get(f"/aitp/tasks/schedule/{sid}/executions", headers=auth).get_json()["executions"]
+    assert (skipped["status"], skipped["reason"], skipped["scheduled_for"]) == (
+        "SKIPPED",
+        "HOLIDAY",
+        "2026-12-25T14:00:00Z",
+    )
     assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["next_run_at"] == "2026-12-28T14:00:00Z"
     assert fire(app, utc("2026-12-28T14:00:01Z")) == 1
     assert executions(app, sid)[-1][:3] == ("2026-12-28T14:00:00+00:00", "PENDING", True)
