@@ -226,6 +226,8 @@ def cheat_sheet(now: datetime) -> list[dict]:
             start = f"{next_clock_change(tz, month, now) - timedelta(days=2):%Y-%m-%d}T00:00"
         shown.append({"cron_expression": expression, "label": label, "timezone": tz, "start": start})
     return shown
+
+
 @bp.post("/schedules/<schedule_id>/effect")
 def schedule_effect(schedule_id: str):
     """Answer the edit form's partial: which of the next runs the edited fields add and remove (nothing saved)."""
