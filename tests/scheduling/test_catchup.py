@@ -9,6 +9,7 @@ import pytest
 from webapp.models import ScheduleStatus
 from webapp.scheduling import catchup, cron
 from webapp.scheduling.policies import Policy
+from webapp.scheduling.calendars import Timing
 
 
 def utc(text: str) -> datetime:
@@ -97,4 +98,5 @@ def test_schedules_sharing_an_expression_share_the_batch_cache():
     policies = [Policy(f"sched-{i}", "*/5 * * * *", "UTC") for i in range(3)]
     plans = [catchup.plan(p, utc("2025-03-01T08:05:00Z"), utc("2025-03-01T08:06:00Z"), cache) for p in policies]
     assert {p.next_run for p in plans} == {utc("2025-03-01T08:10:00Z")}
-    assert cache == {("*/5 * * * *", "UTC", utc("2025-03-01T08:05:00Z")): utc("2025-03-01T08:10:00Z")}
+    timing = Timing("*/5 * * * *", "UTC")  # the whole rhythm is the key: expression, zone, DST policy, holidays
+    assert cache == {(timing, utc("2025-03-01T08:05:00Z")): utc("2025-03-01T08:10:00Z")}
