@@ -356,3 +356,51 @@ def test_preview_change_of_a_pause_empties_the_after_list(client, auth):
     ).get_json()
     assert result["after"] == [] and len(result["removed"]) == 20
     assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["status"] == "ACTIVE"
+
+
+# --- upcoming -------------------------------------------------------------------------------------------------------
+
+
+def test_upcoming_shows_christmas_moved_to_the_28th(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, ics=ICS)["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="NEXT_BUSINESS_DAY")["schedule_id"]
+    runs = client.get(f"/aitp/tasks/schedule/{sid}/upcoming?count=3", headers=auth).get_json()["upcoming"]
+    assert [(r["scheduled_for"], r["local"], r["note"], r["nominal"]) for r in runs] == [
+        ("2026-12-28T14:00:00Z", "2026-12-28T09:00:00-05:00", "moved", "2026-12-25T14:00:00Z"),
+        ("2026-12-29T14:00:00Z", "2026-12-29T09:00:00-05:00", None, "2026-12-29T14:00:00Z"),
+        ("2026-12-30T14:00:00Z", "2026-12-30T09:00:00-05:00", None, "2026-12-30T14:00:00Z"),
+    ]
+
+
+def test_upcoming_marks_holiday_skips_and_both_readings(client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-24T15:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="SKIP")["schedule_id"]
+    runs = client.get(f"/aitp/tasks/schedule/{sid}/upcoming?count=2", headers=auth).get_json()["upcoming"]
+    assert [(r["scheduled_for"], r["note"], r["holiday"]) for r in runs] == [
+        ("2026-12-25T14:00:00Z", "holiday", "holiday"),
+        ("2026-12-28T14:00:00Z", None, None),
+    ]
+    freeze_clock(utc("2026-10-31T12:00:00Z"))
+    sid = schedule(client, auth, cron_expression="30 1 * * *", dst_repeat="BOTH")["schedule_id"]
+    runs = client.get(f"/aitp/tasks/schedule/{sid}/upcoming?count=3", headers=auth).get_json()["upcoming"]
+    assert [(r["scheduled_for"], r["note"]) for r in runs] == [
+        ("2026-11-01T05:30:00Z", "first"),
+        ("2026-11-01T06:30:00Z", "second"),
+        ("2026-11-02T06:30:00Z", None),
+    ]
+
+
+def test_backfill_fires_the_moved_runs_not_the_holidays(app, client, auth, freeze_clock):
+    freeze_clock(utc("2026-12-20T12:00:00Z"))
+    cid = calendar(client, auth, dates=["2026-12-25"])["calendar_id"]
+    sid = schedule(client, auth, calendar_id=cid, holiday_rule="NEXT_BUSINESS_DAY")["schedule_id"]
+    freeze_clock(utc("2027-01-02T12:00:00Z"))
+    body = {"start": "2026-12-24T00:00:00Z", "end": "2026-12-30T00:00:00Z", "dry_run": True}
+    answer = client.post(f"/aitp/tasks/schedule/{sid}/backfill", json=body, headers=auth).get_json()
+    assert [o["scheduled_for"] for o in answer["occurrences"]] == [
+        "2026-12-24T14:00:00Z",
+        "2026-12-28T14:00:00Z",
+        "2026-12-29T14:00:00Z",
+    ]

@@ -8,8 +8,8 @@ import pytest
 
 from webapp.models import ScheduleStatus
 from webapp.scheduling import catchup, cron
-from webapp.scheduling.policies import Policy
 from webapp.scheduling.calendars import Timing
+from webapp.scheduling.policies import Policy
 
 
 def utc(text: str) -> datetime:
