@@ -54,6 +54,7 @@ def agent_key(database_url) -> str:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SCHEDULER_ENABLED": False})
     with app.app_context():
         key = create_agent("client-1", None, ["report-v1"])
+        db.session.remove()  # return the connection before the pool is thrown away
         db.engine.dispose()
     return key
 
@@ -72,6 +73,7 @@ def fired(database_url: str) -> int:
     with app.app_context():
         query = sa.select(sa.func.count()).select_from(ScheduleExecution).where(ScheduleExecution.task_id.isnot(None))
         count = db.session.scalar(query)
+        db.session.remove()  # return the connection before the pool is thrown away
         db.engine.dispose()
     return count
 
@@ -84,6 +86,7 @@ def test_every_scrape_of_a_three_worker_server_reports_the_same_totals(server, a
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SCHEDULER_ENABLED": False})
     wait_for(lambda: due_count(app, run_at + timedelta(seconds=1)) == 0, 30)
     with app.app_context():
+        db.session.remove()  # return the connection before the pool is thrown away
         db.engine.dispose()
     assert fired(database_url) == SCHEDULES
 
