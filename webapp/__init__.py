@@ -14,10 +14,12 @@ from .api import calendars as api_calendars
 from .api import openapi
 from .api import schedules as api
 from .api import tasks as api_tasks
+from .api import webhooks as api_webhooks
 from .cli import commands as cli
 from .cli import database as cli_database
 from .cli import worker
 from .dashboard import views as dashboard
+from .events import outbox
 from .extensions import configure_engine, csrf, db, login_manager, migrate
 from .scheduling import timer
 
@@ -49,12 +51,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.init_app(app)
     cli_database.init_app(app)  # after migrate.init_app: it replaces the db group's upgrade
     worker.init_app(app)
-    for blueprint in (api.bp, api_tasks.bp, api_calendars.bp):
+    for blueprint in (api.bp, api_tasks.bp, api_calendars.bp, api_webhooks.bp):
         app.register_blueprint(blueprint)
         # The JSON API authenticates with bearer keys, not cookies, so CSRF does not apply.
         csrf.exempt(blueprint)
     openapi.init_app(app)
     ops.init_app(app)
+    outbox.listen_for_commits()
     dashboard.init_app(app)
 
     if app.config["AUTO_UPGRADE"] and not app.config.get("TESTING"):

@@ -22,10 +22,11 @@ KEY_PREFIX = "sk_"
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: an agent id (None for an operator) and whether it is an admin."""
+    """Who is asking: an agent id (None for an operator), whether it is an admin, and the operator's login."""
 
     agent_id: str | None
     is_admin: bool
+    operator: str | None = None
 
     def may_see(self, client_id: str) -> bool:
         """Tell whether this caller may see what the client owns."""

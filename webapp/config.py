@@ -53,6 +53,10 @@ def from_environment(instance_path: str) -> dict:
         "DATABASE_LOCK_TIMEOUT": float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 3),
         "DATABASE_STATEMENT_TIMEOUT": float(os.environ.get("DATABASE_STATEMENT_TIMEOUT") or 30),
         "DATABASE_IDLE_TRANSACTION_TIMEOUT": float(os.environ.get("DATABASE_IDLE_TRANSACTION_TIMEOUT") or 10),
+        # Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).
+        "WEBHOOK_ALLOW_PRIVATE": _flag("WEBHOOK_ALLOW_PRIVATE", False),
+        # Threads per process that POST webhook deliveries.
+        "WEBHOOK_WORKERS": int(os.environ.get("WEBHOOK_WORKERS") or 8),
     }
 
 

@@ -90,6 +90,37 @@ class MisfirePolicy(StrEnum):
 SQLITE_INSTANT_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
 
 
+class EventType(StrEnum):
+    """What an event reports; webhooks subscribe to these names."""
+
+    EXECUTION_COMPLETED = "execution.completed"
+    EXECUTION_FAILED = "execution.failed"  # final: no attempt remains
+    EXECUTION_SKIPPED = "execution.skipped"
+    SCHEDULE_AUTO_PAUSED = "schedule.auto_paused"
+    SCHEDULE_FAILED = "schedule.failed"
+    SCHEDULE_COMPLETED = "schedule.completed"
+    TASK_UNCLAIMED = "task.unclaimed"
+
+
+TEST_EVENT = "webhook.test"  # sent by "send test event" to one webhook only; never subscribed to
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery stands."""
+
+    PENDING = "PENDING"  # due, in flight, or waiting for its next retry
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"  # every retry was spent
+
+
+class ActorType(StrEnum):
+    """Who made a change the audit log records."""
+
+    AGENT = "AGENT"
+    OPERATOR = "OPERATOR"
+    SYSTEM = "SYSTEM"
+
+
 def _now() -> datetime:
     """Return the clock's instant, looked up at call time so a frozen clock freezes defaults too."""
     return clock.utcnow()
@@ -189,6 +220,8 @@ class Task(db.Model):
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When task.unclaimed was sent for it (once per task); null while no alert went out.
+    unclaimed_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ScheduledTask(db.Model):
@@ -220,6 +253,7 @@ class ScheduledTask(db.Model):
     total_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     failed_runs: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    unclaimed_alert_seconds: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     # Policies (SPEC Part 2); the server defaults leave schedules made before them unchanged.
@@ -316,3 +350,87 @@ class Operator(db.Model):
     def get_id(self) -> str:
         """Return the id Flask-Login keeps in the session."""
         return self.username
+
+
+class Event(db.Model):
+    """An outbox row: something that happened, written in the transaction that made it happen."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_client", "client_id", "occurred_at"),)
+    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(sa.String(64))
+    client_id: Mapped[str] = mapped_column(sa.String(128))
+    schedule_id: Mapped[str | None] = mapped_column(sa.String(64))
+    execution_id: Mapped[str | None] = mapped_column(sa.String(64))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+class Webhook(db.Model):
+    """A receiver URL that gets its owner's events (an admin owner's: every client's), signed."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (sa.Index("ix_webhooks_client", "client_id", "created_at"),)
+    webhook_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("agents.agent_id"))
+    url: Mapped[str] = mapped_column(sa.Text)
+    events: Mapped[list] = mapped_column(sa.JSON, default=list)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    secret: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class WebhookDelivery(db.Model):
+    """One event owed to one webhook: PENDING until a 2xx (DELIVERED) or the last retry (FAILED)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+    )
+    delivery_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(sa.ForeignKey("events.event_id"))
+    status: Mapped[str] = mapped_column(sa.String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the process that claimed the attempt in flight; its result is recorded only under it.
+    claim_token: Mapped[str | None] = mapped_column(sa.String(32))
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(db.Model):
+    """One HTTP attempt of a delivery: when, the status code, how long, and what went wrong."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (sa.Index("ix_webhook_attempts_delivery", "delivery_id", "attempted_at"),)
+    attempt_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(sa.ForeignKey("webhook_deliveries.delivery_id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    duration_ms: Mapped[int] = mapped_column(sa.Integer)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class AuditEntry(db.Model):
+    """Who changed a schedule, when, how, and the fields' old and new values."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_log_schedule", "schedule_id", "at"),
+        sa.Index("ix_audit_log_client", "client_id", "at"),
+        sa.Index("ix_audit_log_at", "at"),
+    )
+    audit_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    actor_type: Mapped[str] = mapped_column(sa.String(16))
+    actor_id: Mapped[str | None] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    schedule_id: Mapped[str] = mapped_column(sa.String(64))
+    client_id: Mapped[str] = mapped_column(sa.String(128))
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)

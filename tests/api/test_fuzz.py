@@ -24,6 +24,8 @@ from schemathesis.generation.overrides import Override
 from schemathesis.specs.openapi import checks
 
 from webapp.api.openapi import document
+from webapp.auth import Caller
+from webapp.events import webhooks
 
 EXAMPLES_PER_MODE = 12
 CHECKS = [
@@ -59,8 +61,13 @@ def world(app, client, make_agent) -> dict:
     calendar = {"name": "holidays", "dates": ["2026-12-25"]}
     calendar_id = client.post("/aitp/calendars", json=calendar, headers=owner).get_json()["calendar_id"]
     key = owner["Authorization"].removeprefix("Bearer ")
-    ids = {"schedule_id": schedule_id, "task_id": [claimed, pending], "calendar_id": calendar_id}
-    return {"key": key, "ids": ids}
+    with app.app_context():
+        caller = Caller("fuzz-owner", False)
+        body = {"url": "http://127.0.0.1:9/hook", "events": ["execution.failed"]}
+        webhook_id = webhooks.create_webhook(caller, body, allow_private=True).webhook_id
+        delivery_id = webhooks.send_test(caller, webhook_id)["delivery_id"]
+    ids = {"schedule_id": schedule_id, "calendar_id": calendar_id, "webhook_id": webhook_id, "delivery_id": delivery_id}
+    return {"key": key, "ids": {**ids, "task_id": [claimed, pending]}}
 
 
 def _schema(app, world: dict):
@@ -86,7 +93,7 @@ def _strategy(operation, mode: GenerationMode, ids: dict):
         strategies.append(operation.as_strategy(generation_mode=mode, body=example))
     if names:
         for task_id in ids["task_id"] if "task_id" in names else [None]:
-            real = {"schedule_id": ids["schedule_id"], "task_id": task_id, "calendar_id": ids["calendar_id"]}
+            real = {**ids, "task_id": task_id}
             fixed = {name: real[name] for name in names}
             strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=fixed))
     return st.one_of(strategies)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from webapp.api.openapi import document
 from webapp.extensions import db
+from webapp.models import WebhookDelivery
 
 ROLES = ("none", "bad", "owner", "other", "admin")
 CREATE = {
@@ -23,6 +24,7 @@ CREATE = {
 
 BACKFILL = {"start": "2020-01-01T00:00:00Z", "end": "2020-01-01T03:00:00Z"}
 CALENDAR = {"client_id": "owner", "name": "Holidays", "dates": ["2026-12-25"]}
+HOOK = {"url": "http://127.0.0.1:9/hook", "events": ["execution.failed"]}
 
 # endpoint: (method, url, body, expected status per role in ROLES order)
 MATRIX = {
@@ -50,6 +52,15 @@ MATRIX = {
     "calendar-get": ("GET", "/aitp/calendars/{cid}", None, (401, 401, 200, 404, 200)),
     "calendar-update": ("PUT", "/aitp/calendars/{cid}", {"name": "Renamed"}, (401, 401, 200, 404, 200)),
     "calendar-delete": ("DELETE", "/aitp/calendars/{cid}", None, (401, 401, 200, 404, 200)),
+    # Anyone may register a webhook of its own; only its owner (and admins) may see or touch it.
+    "webhook-create": ("POST", "/aitp/webhooks", HOOK, (401, 401, 201, 201, 201)),
+    "webhook-list": ("GET", "/aitp/webhooks", None, (401, 401, 200, 200, 200)),
+    "webhook-get": ("GET", "/aitp/webhooks/{wid}", None, (401, 401, 200, 404, 200)),
+    "webhook-delete": ("DELETE", "/aitp/webhooks/{wid}", None, (401, 401, 200, 404, 200)),
+    "deliveries": ("GET", "/aitp/webhooks/{wid}/deliveries", None, (401, 401, 200, 404, 200)),
+    "redeliver": ("POST", "/aitp/webhooks/{wid}/deliveries/{did}/redeliver", None, (401, 401, 201, 404, 201)),
+    "webhook-test": ("POST", "/aitp/webhooks/{wid}/test", None, (401, 401, 201, 404, 201)),
+    "audit": ("GET", "/aitp/audit?schedule_id={sid}", None, (401, 401, 200, 404, 200)),
 }
 CASES = [(name, role, spec[3][i]) for name, spec in MATRIX.items() for i, role in enumerate(ROLES)]
 
@@ -84,7 +95,13 @@ def tenants(app, client, make_agent) -> dict:
     assert client.post("/aitp/tasks/claim", json={"capabilities": ["report-v1"]}, headers=owner).status_code == 200
     tid = client.post(f"/aitp/tasks/schedule/{sid}/run", headers=owner).get_json()["task_id"]
     cid = client.post("/aitp/calendars", json=CALENDAR, headers=owner).get_json()["calendar_id"]
-    return {"headers": headers, "ids": {"sid": sid, "tid": tid, "held": held, "cid": cid}}
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # the receiver URL is never called
+    wid = client.post("/aitp/webhooks", json=HOOK, headers=owner).get_json()["webhook_id"]
+    did = client.post(f"/aitp/webhooks/{wid}/test", headers=owner).get_json()["delivery_id"]
+    with app.app_context():
+        db.session.execute(sa.update(WebhookDelivery).values(status="FAILED"))  # finished: it may be redelivered
+        db.session.commit()
+    return {"headers": headers, "ids": {"sid": sid, "tid": tid, "held": held, "cid": cid, "wid": wid, "did": did}}
 
 
 def test_the_matrix_covers_every_documented_operation():
@@ -94,7 +111,14 @@ def test_the_matrix_covers_every_documented_operation():
         for method in item
         if method != "parameters"
     }
-    names = {"sid": "{schedule_id}", "tid": "{task_id}", "held": "{task_id}", "cid": "{calendar_id}"}
+    names = {
+        "sid": "{schedule_id}",
+        "tid": "{task_id}",
+        "held": "{task_id}",
+        "cid": "{calendar_id}",
+        "wid": "{webhook_id}",
+        "did": "{delivery_id}",
+    }
     covered = {(method, url.split("?")[0].format(**names)) for method, url, _, _ in MATRIX.values()}
     assert covered == documented
 
@@ -114,19 +138,24 @@ def test_each_role_gets_its_answer_and_a_refusal_changes_nothing(app, client, te
         assert set(response.get_json()["error"]) == {"code", "message", "field"}
 
 
-@pytest.mark.parametrize(
-    "endpoint",
-    [
-        *("get", "update", "delete", "executions", "run", "task", "complete", "fail", "preview-change"),
-        *("calendar-get", "calendar-update"),
-    ],
-)
+OWNED = ["get", "update", "delete", "executions", "run", "task", "complete", "fail", "preview-change"]
+OWNED += ["calendar-get", "calendar-update"]
+OWNED_HOOKS = ["webhook-get", "webhook-delete", "deliveries", "redeliver", "webhook-test", "audit"]
+
+
+@pytest.mark.parametrize("endpoint", OWNED + OWNED_HOOKS)
 def test_another_agents_row_looks_exactly_like_an_absent_one(client, tenants, endpoint):
     method, url, body, _ = MATRIX[endpoint]
     other = tenants["headers"]["other"]
     theirs = client.open(url.format(**tenants["ids"]), method=method, json=body, headers=other)
-    absent_ids = {"sid": "sched-" + "0" * 32, "tid": "task-" + "0" * 32, "held": "task-" + "1" * 32}
-    absent_ids["cid"] = "cal-" + "0" * 32
+    absent_ids = {
+        "sid": "sched-" + "0" * 32,
+        "tid": "task-" + "0" * 32,
+        "held": "task-" + "1" * 32,
+        "cid": "cal-" + "0" * 32,
+        "wid": "wh-" + "0" * 32,
+        "did": "dlv-" + "0" * 32,
+    }
     absent = client.open(url.format(**absent_ids), method=method, json=body, headers=other)
     assert theirs.status_code == absent.status_code == 404
     assert theirs.get_json() == absent.get_json()

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate as validate_openapi
 
 from webapp.api import schemas
 from webapp.api.openapi import document, openapi_path
+from webapp.extensions import db
+from webapp.models import WebhookDelivery
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CREATE = {"task_type": "report", "capability_required": "report-v1", "cron_expression": "*/5 * * * *"}
@@ -138,7 +141,8 @@ def test_every_secured_operation_documents_401_and_every_body_415_and_413():
                 assert {"400", "413", "415"} <= set(operation["responses"]), f"{method} {path}"
 
 
-def test_real_answers_of_every_operation_match_the_document(client, make_agent):
+def test_real_answers_of_every_operation_match_the_document(app, client, make_agent):
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # the receiver URL below is never called
     owner = make_agent("owner", capabilities=["report-v1"])
     admin = make_agent("root", admin=True)
     contract = Contract()
@@ -169,6 +173,20 @@ def test_real_answers_of_every_operation_match_the_document(client, make_agent):
     client.post("/aitp/tasks/claim", json=claim, headers=owner)
     call("POST", f"/aitp/tasks/{second}/heartbeat", "/aitp/tasks/{task_id}/heartbeat")
     call("POST", f"/aitp/tasks/{second}/fail", "/aitp/tasks/{task_id}/fail", json={"error_message": "boom"})
+    hooks, hook = "/aitp/webhooks", "/aitp/webhooks/{webhook_id}"
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["execution.failed"], "description": "pager"}
+    wid = call("POST", hooks, hooks, json=body)["webhook_id"]
+    call("GET", hooks, hooks)
+    call("GET", f"{hooks}/{wid}", hook)
+    test = call("POST", f"{hooks}/{wid}/test", hook + "/test")
+    with app.app_context():
+        db.session.execute(sa.update(WebhookDelivery).values(status="FAILED", attempts=9, last_error="HTTP 500"))
+        db.session.commit()
+    url = f"{hooks}/{wid}/deliveries/{test['delivery_id']}/redeliver"
+    call("POST", url, hook + "/deliveries/{delivery_id}/redeliver")
+    call("GET", f"{hooks}/{wid}/deliveries", hook + "/deliveries")
+    call("GET", f"/aitp/audit?schedule_id={sid}", "/aitp/audit")
+    call("DELETE", f"{hooks}/{wid}", hook)
     call("DELETE", f"{sched}/{sid}", one)
     calendars, cal = "/aitp/calendars", "/aitp/calendars/{calendar_id}"
     cid = call("POST", calendars, calendars, json={"name": "Holidays", "dates": ["2026-12-25"]})["calendar_id"]

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, jsonify
 
 from ..errors import ERROR_CODES, codes_of
 from ..models import ExecutionStatus, ExecutionTrigger, ScheduleStatus
-from . import schemas
+from . import openapi_events, schemas
 
 bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
 
@@ -67,6 +67,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "CalendarList": schemas.CALENDAR_LIST_OUT,
     "CalendarDeleted": schemas.CALENDAR_DELETED_OUT,
     "PreviewChange": schemas.PREVIEW_CHANGE_OUT,
+    **openapi_events.COMPONENTS,
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -92,6 +93,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "BackfillRequest": {"start": "2025-11-28T00:00:00Z", "end": "2025-11-29T00:00:00Z", "dry_run": True},
     "CalendarCreate": {"name": "US bank holidays", "dates": ["2026-11-26", "2026-12-25", "2027-01-01"]},
     "CalendarUpdate": {"ics": "BEGIN:VCALENDAR\r\n…\r\nEND:VCALENDAR\r\n"},
+    **openapi_events.EXAMPLES,
 }
 
 _OFFSET = {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET, "default": 0}
@@ -310,6 +312,7 @@ def _paths() -> dict[str, dict[str, Any]]:
             ),
         },
         **_calendar_paths(),
+        **openapi_events.paths(_op, _path, _query, _paging),
         "/aitp/openapi.json": {
             "get": {
                 "operationId": "openapi",

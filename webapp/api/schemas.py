@@ -12,6 +12,10 @@ from jsonschema import Draft202012Validator, validators
 
 from ..errors import ServiceError, invalid
 from ..models import (
+    TEST_EVENT,
+    ActorType,
+    DeliveryStatus,
+    EventType,
     ExecutionReason,
     ExecutionStatus,
     ExecutionTrigger,
@@ -46,6 +50,8 @@ RETRY_INTERVAL_MAX = 86400
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 10.0
 BACKFILL_MAX = 1000  # occurrences one backfill may cover
 UPCOMING_MAX = 100
+UNCLAIMED_ALERT_MIN, UNCLAIMED_ALERT_MAX = 1, 604800  # unclaimed_alert_seconds: one second to one week
+URL_MAX = 2000  # a webhook URL
 
 # Deeper JSON than this is refused: no real payload needs it, and deep nesting costs stack in every
 # walk over it (decoding, validation, storage).
@@ -94,6 +100,12 @@ SCHEDULE_FIELDS: dict[str, Any] = {
     "timezone": {"type": "string", "minLength": 1, "maxLength": ZONE_MAX},
     "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX},
     **TIMING_POLICY,
+    "unclaimed_alert_seconds": {
+        "type": ["integer", "null"],
+        "minimum": UNCLAIMED_ALERT_MIN,
+        "maximum": UNCLAIMED_ALERT_MAX,
+        "description": "Send task.unclaimed when a task of this schedule waits claimable longer than this.",
+    },
 }
 
 
@@ -264,6 +276,24 @@ PAGING_QUERY = ("limit", "offset", "cursor")
 SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
 EXECUTION_LIST_QUERY = ("status", "trigger", *PAGING_QUERY)
 CALENDAR_LIST_QUERY = ("client_id", *PAGING_QUERY)
+DELIVERY_LIST_QUERY = ("status", *PAGING_QUERY)
+AUDIT_LIST_QUERY = ("schedule_id", *PAGING_QUERY)
+
+WEBHOOK_CREATE = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "minLength": 1, "maxLength": URL_MAX, "description": "An http:// or https:// URL."},
+        "events": {
+            "type": "array",
+            "items": {"type": "string", "enum": [e.value for e in EventType]},
+            "minItems": 1,
+            "maxItems": len(EventType),
+        },
+        "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX},
+    },
+    "required": ["url", "events"],
+    "additionalProperties": False,
+}
 
 _TYPE_NAMES = {
     "object": "an object",
@@ -543,6 +573,12 @@ CALENDAR_OUT = _record(
         "updated_at": _INSTANT,
     }
 )
+SCHEDULE_OUT["properties"]["unclaimed_alert_seconds"] = {
+    "type": ["integer", "null"],
+    "minimum": UNCLAIMED_ALERT_MIN,
+    "maximum": UNCLAIMED_ALERT_MAX,
+}
+SCHEDULE_OUT["required"].append("unclaimed_alert_seconds")
 
 _PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
 
@@ -728,3 +764,68 @@ BACKFILL_OUT = _record(
         },
     }
 )
+
+WEBHOOK_OUT = _record(
+    {
+        "webhook_id": {"type": "string", "pattern": "^wh-"},
+        "client_id": _ID,
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string", "enum": [e.value for e in EventType]}},
+        "description": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+    }
+)
+WEBHOOK_CREATED_OUT = _record({**WEBHOOK_OUT["properties"], "secret": {"type": "string", "minLength": 32}})
+WEBHOOK_CREATED_OUT["properties"]["secret"]["description"] = "The signing secret, shown in this answer only."
+WEBHOOK_LIST_OUT = _record({"webhooks": {"type": "array", "items": WEBHOOK_OUT}, **_PAGE})
+WEBHOOK_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+WEBHOOK_DELETED_OUT = _record({"webhook_id": {"type": "string"}, "deleted": {"const": True}})
+
+DELIVERY_OUT = _record(
+    {
+        "delivery_id": {"type": "string", "pattern": "^dlv-"},
+        "webhook_id": {"type": "string", "pattern": "^wh-"},
+        "event_id": {"type": "string", "pattern": "^evt-"},
+        "event": {"type": "string", "enum": [*(e.value for e in EventType), TEST_EVENT]},
+        "status": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "next_attempt_at": _MAYBE_INSTANT,
+        "last_status_code": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "attempt_log": {
+            "type": "array",
+            "items": _record(
+                {
+                    "number": {"type": "integer", "minimum": 1},
+                    "attempted_at": _INSTANT,
+                    "status_code": {"type": ["integer", "null"]},
+                    "duration_ms": {"type": "integer", "minimum": 0},
+                    "error": {"type": ["string", "null"]},
+                }
+            ),
+        },
+    }
+)
+DELIVERY_LIST_OUT = _record({"deliveries": {"type": "array", "items": DELIVERY_OUT}, **_PAGE})
+DELIVERY_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+
+AUDIT_OUT = _record(
+    {
+        "audit_id": {"type": "string", "pattern": "^aud-"},
+        "at": _INSTANT,
+        "actor": _record(
+            {"type": {"type": "string", "enum": [a.value for a in ActorType]}, "id": {"type": ["string", "null"]}}
+        ),
+        "action": {"type": "string"},
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "changes": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2},
+            "description": "{field: [old, new]} for every field the action changed.",
+        },
+    }
+)
+AUDIT_LIST_OUT = _record({"events": {"type": "array", "items": AUDIT_OUT}, **_PAGE})
+AUDIT_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]

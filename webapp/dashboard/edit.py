@@ -16,7 +16,7 @@ from . import builder
 from .agents import agent_choices, known_capabilities
 from .calendars import calendar_choices
 from .forms import PreviewForm, ScheduleForm, choices, focus_first_error, timezone_names
-from .htmx import fragment, page, require_login
+from .htmx import fragment, operator_caller, page, require_login
 from .timefmt import parse_iso
 
 bp = Blueprint("dashboard_edit", __name__)
@@ -162,7 +162,7 @@ def schedule_new():
     body = _checked(form)
     if body is not None:
         try:
-            schedule = schedules.create_schedule(OPERATOR, body)
+            schedule = schedules.create_schedule(operator_caller(), body)
         except ServiceError as err:
             _refused(form, err)
         else:
@@ -187,7 +187,7 @@ def schedule_edit(schedule_id: str):
         if changes is not None:
             try:
                 if changes:
-                    schedules.update_schedule(OPERATOR, schedule_id, changes)
+                    schedules.update_schedule(operator_caller(), schedule_id, changes)
             except ServiceError as err:
                 _refused(form, err)
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, render_template, request
 from flask_login import current_user
 
+from ..auth import Caller
 from ..extensions import login_manager
 
 
@@ -45,3 +46,8 @@ def require_login():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
+
+
+def operator_caller() -> Caller:
+    """Return the signed-in operator as a caller: sees everything, and is named in the audit log."""
+    return Caller(agent_id=None, is_admin=True, operator=current_user.get_id())

@@ -15,7 +15,7 @@ from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
 from . import agents, calendars, edit, forms, login, timefmt
 from .agents import agent_ids
-from .htmx import fragment, is_htmx, page, refusal, require_login
+from .htmx import fragment, is_htmx, operator_caller, page, refusal, require_login
 from .login import safe_next
 from .timefmt import local_text
 
@@ -147,15 +147,15 @@ def schedule_history(schedule_id: str):
 def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
     """Carry out an action through the service; return the schedule after it and a notice."""
     if action == "pause":
-        schedule = schedules.set_status(OPERATOR, schedule_id, ScheduleStatus.PAUSED)
+        schedule = schedules.set_status(operator_caller(), schedule_id, ScheduleStatus.PAUSED)
         return schedule, "Paused. It will not fire until resumed."
     if action == "resume":
-        schedule = schedules.set_status(OPERATOR, schedule_id, ScheduleStatus.ACTIVE)
+        schedule = schedules.set_status(operator_caller(), schedule_id, ScheduleStatus.ACTIVE)
         return schedule, f"Resumed. Next run {local_text(schedule.next_run_at, schedule.timezone)}."
     if action == "delete":
-        schedule = schedules.delete_schedule(OPERATOR, schedule_id)
+        schedule = schedules.delete_schedule(operator_caller(), schedule_id)
         return schedule, "Deleted. It will not fire again; its history is kept."
-    execution = dispatcher.run_now(OPERATOR, schedule_id)
+    execution = dispatcher.run_now(operator_caller(), schedule_id)
     db.session.expire_all()  # the firing advanced counters in its own transaction
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
     return schedule, f"Fired now: task {execution.task_id} is waiting for a worker."

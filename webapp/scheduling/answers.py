@@ -68,6 +68,7 @@ def schedule_dict(s: ScheduledTask, last_run: ScheduleExecution | None = None) -
         "failed_runs": s.failed_runs,
         "description": s.description,
         "last_error": s.last_error,
+        "unclaimed_alert_seconds": s.unclaimed_alert_seconds,
         "created_at": iso_z(s.created_at),
         "updated_at": iso_z(s.updated_at),
         **policies.public(s),

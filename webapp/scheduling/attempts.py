@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..clock import iso_z
+from ..events import notices
 from ..extensions import is_postgres
 from ..models import (
     GOING_EXECUTION_STATUSES,
@@ -103,6 +104,7 @@ def end_run(session: Session, task_id: str, status: TaskStatus, result_data, err
     )
     reason = ExecutionReason.REPLACED if status == TaskStatus.CANCELLED else None
     session.execute(sa.update(EXECUTIONS).where(EXECUTIONS.c.task_id == task_id).values(**ended, reason=reason))
+    notices.run_ended(session, task_id, status, result_data, error, now)
     schedule_id = schedule_of(session, task_id)
     if schedule_id is not None:
         run_ended(session, schedule_id, status, now)
@@ -150,7 +152,10 @@ def auto_pause(session: Session, schedule_id: str, now: datetime) -> bool:
             updated_at=now,
         )
     )
-    return paused.rowcount == 1
+    if paused.rowcount != 1:
+        return False
+    notices.auto_paused(session, schedule_id, now)
+    return True
 
 
 def fire_buffered(session: Session, schedule_id: str, now: datetime) -> str | None:

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..auth import Caller
 from ..errors import conflict
+from ..events import audit
+from ..events.notices import BatchNotices, write_notices
 from ..extensions import begin_write, db, is_postgres, write_transaction
 from ..models import (
     ExecutionStatus,
@@ -147,6 +149,7 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
     busy = [r.schedule_id for r in rows if r.overlap_policy != OverlapPolicy.ALLOW]
     going = overlap.going_runs(session, busy) if busy else {}
     replacements: list[overlap.Going] = []
+    notices = BatchNotices(session, form)
     started = time.monotonic()
     holidays = planning.batch_holidays(session, rows)
     for planned, row in enumerate(rows):
@@ -160,7 +163,11 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
             done.failed += 1
         if careful:
             prepared = _write_one(session, row, now, prepared, going.get(row.schedule_id, []))
+            if prepared.advance:  # written: report it in the same transaction
+                notices.firing(row, prepared.executions, prepared.advance, now)
+                write_notices(session, notices.take())
         else:
+            notices.firing(row, prepared.executions, prepared.advance, now)
             new_tasks += prepared.tasks
             executions += prepared.executions
             advances.append(prepared.advance)
@@ -170,6 +177,7 @@ def _fire_batch(session: Session, now: datetime, limit: int, careful: bool, outc
         done.lateness += prepared.lateness
     if not careful:
         _write(session, new_tasks, executions, advances)
+        write_notices(session, notices.take())
     overlap.replace(session, replacements, now)
     hold = _hold_seconds()
     if hold and rows:
@@ -330,8 +338,12 @@ def run_now(caller: Caller, schedule_id: str, now: datetime | None = None) -> Sc
             attempts=0,
         )
         session.add(execution)
+        changes = {"total_runs": [schedule.total_runs, (schedule.total_runs or 0) + 1]}
+        changes["last_run_at"] = [clock.iso_z(schedule.last_run_at), clock.iso_z(at)]
+        changes["execution_id"] = [None, execution.execution_id]
         schedule.total_runs = (schedule.total_runs or 0) + 1
         schedule.last_run_at = at
         schedule.updated_at = now
+        audit.record(session, caller, "run_now", schedule, changes, now)
     _record(Outcome(fired=1, lateness=[0.0]))
     return execution

@@ -24,6 +24,7 @@ from ..api.schemas import (
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found
+from ..events import audit
 from ..extensions import db, is_postgres, write_transaction
 from ..models import (
     Agent,
@@ -39,6 +40,8 @@ from . import calendars, counts, cron, planning, policies
 
 # What an operator or agent may do to a schedule, by its status (see allowed_actions).
 ACTIONS = ("pause", "resume", "run", "delete", "edit")
+# Fields an update copies as they come (validated by the request schema alone).
+_PLAIN_FIELDS = ("unclaimed_alert_seconds",)
 
 
 def check_input_data(value: dict) -> dict:
@@ -147,6 +150,7 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
             run_at=run_at,
             timezone=tz,
             description=data.get("description"),
+            unclaimed_alert_seconds=data.get("unclaimed_alert_seconds"),
             next_run_at=next_run,
             status=ScheduleStatus.ACTIVE,
             total_runs=0,
@@ -161,6 +165,8 @@ def create_schedule(caller: Caller, body: dict, now: datetime | None = None) -> 
         session.add(schedule)
         if timing is not None:
             planning.record_late_moves(session, schedule_id, timing, now)
+        created = {k: [None, v] for k, v in audit.snapshot(schedule).items() if v is not None}
+        audit.record(session, caller, "create", schedule, created, now)
     return schedule
 
 
@@ -213,6 +219,7 @@ def apply_update(session, caller: Caller, schedule_id: str, data: dict, now: dat
     schedule = schedule_or_404(caller, schedule_id, session, lock=record)
     if "edit" not in allowed_actions(schedule):
         raise conflict("Schedule is deleted and cannot be changed", "status")
+    before = audit.snapshot(schedule)
     retimed = "cron_expression" in data or "run_at" in data
     tz = data.get("timezone", schedule.timezone)
     expression, run_at, next_run = schedule.cron_expression, schedule.run_at, schedule.next_run_at
@@ -246,7 +253,7 @@ def apply_update(session, caller: Caller, schedule_id: str, data: dict, now: dat
                 planning.record_late_moves(session, schedule.schedule_id, timing, now)
     elif resumed and not retimed:
         next_run = _resume_next(run_at, now)
-    for field in ("task_type", "capability_required", "input_data", "priority", "description"):
+    for field in ("task_type", "capability_required", "input_data", "priority", "description", *_PLAIN_FIELDS):
         if field in data:
             setattr(schedule, field, data[field])
     for field in (*policies.DEFAULTS, "remaining_runs"):
@@ -264,6 +271,8 @@ def apply_update(session, caller: Caller, schedule_id: str, data: dict, now: dat
         schedule.consecutive_failures = 0
     schedule.status = status
     schedule.updated_at = now
+    if record:
+        _audit_update(session, caller, schedule, before, now)
     return schedule
 
 
@@ -285,6 +294,20 @@ def _timing_policy(session, schedule: ScheduledTask, data: dict, expression: str
     if policy["calendar_id"] and policy["calendar_id"] != schedule.calendar_id:
         planning.check_usable(session, schedule.client_id, policy["calendar_id"])
     return policy, any(getattr(schedule, field) != value for field, value in policy.items())
+
+
+def _audit_update(session, caller: Caller, schedule: ScheduledTask, before: dict, now: datetime) -> None:
+    """Record an update as pause, resume or update, with what changed (nothing changed: no entry)."""
+    changes = audit.diff(before, audit.snapshot(schedule))
+    if not changes:
+        return
+    old, new = before["status"], schedule.status
+    action = "update"
+    if old != new and new == "PAUSED":
+        action = "pause"
+    elif old == "PAUSED" and new == "ACTIVE":
+        action = "resume"
+    audit.record(session, caller, action, schedule, changes, now)
 
 
 def _zone(tz: str) -> None:
@@ -314,9 +337,11 @@ def delete_schedule(caller: Caller, schedule_id: str, now: datetime | None = Non
         schedule = schedule_or_404(caller, schedule_id, session, lock=True)
         if "delete" not in allowed_actions(schedule):
             raise conflict("Schedule is already deleted", "status")
+        before = audit.snapshot(schedule)
         schedule.status = ScheduleStatus.DELETED
         schedule.next_run_at = None
         schedule.updated_at = now
+        audit.record(session, caller, "delete", schedule, audit.diff(before, audit.snapshot(schedule)), now)
     return schedule
 
 

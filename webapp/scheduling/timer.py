@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,11 +22,15 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
 from .. import clock, config
+from ..events import alerts
+from ..events.pump import Pump
 from ..models import ScheduledTask, ScheduleStatus
 from . import dispatcher
 
 log = logging.getLogger(__name__)
 JOB_ID = "dispatch"
+DELIVER_JOB_ID = "deliver"
+ALERT_EVERY = timedelta(seconds=5)
 
 
 class Timer:
@@ -38,6 +42,8 @@ class Timer:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self.pump = Pump(app)
+        self._alerted_at: datetime | None = None
 
     def start(self) -> None:
         """Start the scheduler; the first tick runs at once."""
@@ -53,6 +59,16 @@ class Timer:
             misfire_grace_time=None,
             next_run_time=clock.utcnow(),
         )
+        # Its own job (its own thread): webhook deliveries never wait for, or hold up, a firing.
+        self.scheduler.add_job(
+            self.deliver,
+            "interval",
+            seconds=1,
+            id=DELIVER_JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
         self.scheduler.start()
         log.info("dispatcher timer started")
 
@@ -67,6 +83,18 @@ class Timer:
         finally:
             if not self.stopping.is_set():
                 self._move(target or dispatcher.wake_instant(None, clock.utcnow()), replace=True)
+
+    def deliver(self) -> None:
+        """Hand due webhook attempts to the delivery pool; every few seconds, send unclaimed-task alerts."""
+        try:
+            with self.app.app_context():
+                self.pump.pump()
+                now = clock.utcnow()
+                if self._alerted_at is None or now - self._alerted_at >= ALERT_EVERY:
+                    self._alerted_at = now
+                    alerts.check_unclaimed(now)
+        except Exception:  # like the tick: an outage must not kill the job; the next second retries
+            log.exception("delivery tick failed")
 
     def wake(self, at: datetime | None) -> None:
         """Tick just after `at` (clamped to [now, now + 1 s]) if that is earlier than the next tick."""
@@ -89,6 +117,7 @@ class Timer:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
             log.info("dispatcher timer stopped")
+        self.pump.stop()
 
 
 def should_start(app: Flask) -> bool:
