@@ -95,6 +95,7 @@ def server(tmp_path_factory) -> Server:
         "DATABASE_URL": f"sqlite:///{workdir / 'scheduler.db'}",
         "SECRET_KEY": "browser-tests-secret-key-0123456789",
         "SCHEDULER_ENABLED": "1",
+        "WEBHOOK_ALLOW_PRIVATE": "1",  # the webhook test's receiver listens on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("FLASK_DEBUG", None)

@@ -123,7 +123,7 @@ def parse_iso(text: str | None) -> datetime | None:
 def init_app(app: Flask) -> None:
     """Register the template helpers."""
     app.jinja_env.globals.update(
-        when=when, relative=relative, local_text=local_text, utc_text=utc_text, utc_short=utc_short
+        when=when, relative=relative, local_text=local_text, utc_text=utc_text, utc_short=utc_short, parse_iso=parse_iso
     )
     app.jinja_env.filters.update(
         iso_z=iso_z, local_text=local_text, utc_text=utc_text, relative=relative, plural=plural

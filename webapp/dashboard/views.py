@@ -10,15 +10,18 @@ from .. import clock
 from ..api.schemas import SCHEDULE_PAGE_DEFAULT, parse_paging
 from ..auth import OPERATOR
 from ..errors import ServiceError
+from ..events import audit_query
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
-from . import agents, calendars, edit, forms, login, timefmt
+from . import agents, calendars, edit, forms, login, queue, timefmt, timeline
+from . import webhooks as dashboard_webhooks
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, operator_caller, page, refusal, require_login
 from .login import safe_next
 from .timefmt import local_text
 
+CHANGES_SHOWN = 20
 bp = Blueprint("dashboard_views", __name__)
 bp.before_request(require_login)
 
@@ -130,8 +133,15 @@ def _offset() -> int:
 def schedule_detail(schedule_id: str):
     """Show every field of a schedule, its actions and its execution history."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    changes, changes_total = audit_query.list_entries(OPERATOR, schedule_id, CHANGES_SHOWN, 0)
     return render_template(
-        "schedules/detail.html", s=schedule, now=clock.utcnow(), here=request.path, **_history(schedule, _offset())
+        "schedules/detail.html",
+        s=schedule,
+        now=clock.utcnow(),
+        here=request.path,
+        changes=changes,
+        changes_total=changes_total,
+        **_history(schedule, _offset()),
     )
 
 
@@ -203,3 +213,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(edit.bp)
     app.register_blueprint(agents.bp)
     app.register_blueprint(calendars.bp)
+    for blueprint in (dashboard_webhooks.bp, queue.bp, timeline.bp):
+        app.register_blueprint(blueprint)
