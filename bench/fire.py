@@ -8,6 +8,9 @@ Run: .venv/bin/python bench/fire.py [--pg postgresql+psycopg://.../scratch_db]
 2. PostgreSQL (when reachable): the same with two dispatcher processes, against raw psycopg
    executemany. The database given is emptied. Default: BENCH_PG_URL, else a local scratch database.
 3. Lateness of 5,000 every-minute schedules firing at once through the real timer (target p99 < 1 s).
+4. SQLite: the run of 1. again with a webhook subscribed to every event of every schedule (an admin's),
+   beside the run without (target: at most 20% slower), then the deliveries per second of the events
+   it wrote, posted by the delivery pool to a receiver on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from flask_migrate import upgrade
@@ -31,9 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from webapp import create_app  # noqa: E402
-from webapp.auth import create_agent  # noqa: E402
+from webapp.auth import (
+    Caller,  # noqa: E402
+    create_agent,  # noqa: E402
+)
+from webapp.events import webhooks  # noqa: E402
+from webapp.events.pump import Pump  # noqa: E402
 from webapp.extensions import db  # noqa: E402
-from webapp.models import Agent, ScheduledTask, ScheduleExecution, Task, new_id  # noqa: E402
+from webapp.models import (  # noqa: E402
+    Agent,
+    ScheduledTask,
+    ScheduleExecution,
+    Task,
+    WebhookDelivery,  # noqa: E402
+    new_id,
+)
 from webapp.scheduling import dispatcher, timer  # noqa: E402
 
 N = 20_000
@@ -303,6 +320,72 @@ def bench_lateness(tmp: Path, count: int = 5000) -> None:
     print(f"timer lateness, {count:,} every-minute schedules at once: {summary}")
 
 
+class _Accept(BaseHTTPRequestHandler):
+    """A receiver that accepts every delivery at once."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        """Read the body and answer 204."""
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args) -> None:
+        """Stay quiet."""
+
+
+def bench_webhooks(tmp: Path, rounds: int) -> None:
+    """Print fire_due with and without a webhook on every event, and deliveries per second."""
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    plain, hooked = tmp / "plain.db", tmp / "hooked.db"
+    app = make_app(f"sqlite:///{plain}")
+    seed(app, N, DUE)
+    with app.app_context():
+        db.session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.session.remove()
+        db.engine.dispose()
+    shutil.copyfile(plain, hooked)
+    hook_app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{hooked}", "SCHEDULER_ENABLED": False})
+    with hook_app.app_context():
+        create_agent("bench-admin", None, [], True)
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        body = {"url": url, "events": ["execution.completed", "execution.failed", "execution.skipped",
+                                       "schedule.auto_paused", "schedule.failed", "schedule.completed",
+                                       "task.unclaimed"]}  # fmt: skip
+        webhooks.create_webhook(Caller("bench-admin", True), body, allow_private=True)
+        db.engine.dispose()
+    best = {"plain": 0.0, "hooked": 0.0}
+    for r in range(rounds):
+        for name, template in (("plain", plain), ("hooked", hooked)):
+            path = tmp / f"{name}{r}.db"
+            shutil.copyfile(template, path)
+            run_app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SCHEDULER_ENABLED": False})
+            fired, seconds = drain(run_app, NOW)
+            verify(run_app, N, NOW)
+            best[name] = max(best[name], fired / seconds)
+            with run_app.app_context():
+                run_app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+                owed = db.session.query(WebhookDelivery).count()
+                db.engine.dispose()
+    slower = 1 - best["hooked"] / best["plain"]
+    print(
+        f"sqlite fire_due with a webhook on every event: {best['hooked']:,.0f} firings/s | without: "
+        f"{best['plain']:,.0f}/s | {slower:.0%} slower (target <= 20%); {owed:,} deliveries owed"
+    )
+    pump = Pump(run_app, workers=8)
+    started = time.perf_counter()
+    with run_app.app_context():
+        while db.session.query(WebhookDelivery).filter(WebhookDelivery.status != "DELIVERED").count():
+            db.session.rollback()
+            pump.pump()
+            time.sleep(0.01)
+        db.session.rollback()
+    seconds = time.perf_counter() - started
+    pump.stop(wait=True)
+    receiver.shutdown()
+    print(f"webhook deliveries to a receiver on 127.0.0.1 (8 threads): {owed / seconds:,.0f} deliveries/s")
+
+
 def pg_url(given: str | None) -> str | None:
     """Return a reachable PostgreSQL URL (creating the default scratch database), or None."""
     url = given or os.environ.get("BENCH_PG_URL") or DEFAULT_PG
@@ -326,8 +409,12 @@ def main() -> None:
     parser.add_argument("--pg", help="PostgreSQL URL of a scratch database (it is emptied)")
     parser.add_argument("--rounds", type=int, default=3, help="repeat each throughput run; the best counts")
     parser.add_argument("--skip-lateness", action="store_true", help="skip the timer lateness run (waits for a minute)")
+    parser.add_argument("--only-webhooks", action="store_true", help="run only the webhook comparison (4.)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        bench_webhooks(Path(tmp), args.rounds)
+        if args.only_webhooks:
+            return
         bench_sqlite(Path(tmp), args.rounds)
         url = pg_url(args.pg)
         if url:

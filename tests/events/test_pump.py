@@ -39,7 +39,7 @@ def test_a_dead_receiver_delays_neither_a_firing_nor_a_live_receiver(app, client
     try:
         # The live receiver gets all four while the hanging one holds its (capped) threads.
         wait_for(lambda: len(receiver.calls) == 4, 8)
-        assert 1 <= len(hanging.calls) <= 2  # at most two in flight per webhook
+        assert 1 <= len(hanging.calls) <= running.pump.per_webhook  # at most half the threads per webhook
         with app.app_context():
             run_at = utcnow() + timedelta(seconds=1)
             once = schedules.create_schedule(
@@ -60,4 +60,4 @@ def test_a_dead_receiver_delays_neither_a_firing_nor_a_live_receiver(app, client
         execution = db.session.scalar(sa.select(ScheduleExecution).where(ScheduleExecution.schedule_id == once))
     lateness = (execution.executed_at - execution.scheduled_for).total_seconds()
     assert lateness < 1.0, f"fired {lateness:.2f} s late while receivers hung"
-    assert len(hanging.calls) <= 2
+    assert len(hanging.calls) <= running.pump.per_webhook

@@ -1,7 +1,8 @@
 """The delivery pump: a bounded thread pool fed by a timer job, apart from the dispatcher's tick.
 
-Each second the pump claims as many due attempts as it has free threads (at most PER_WEBHOOK in flight
-per webhook, so one slow or dead receiver never holds up the others) and hands them to the pool.
+Each second the pump claims as many due attempts as it has free threads (at most half of them in flight
+per webhook, so one slow or dead receiver never holds up the others) and hands them to the pool; a
+thread that finishes an attempt claims the next due one itself, so a burst drains without waiting.
 Claiming is one short transaction; the HTTP calls and their results happen in the pool's threads, so
 neither a firing transaction nor the dispatcher's tick ever waits on a receiver.
 """
@@ -23,7 +24,6 @@ from . import delivery, ssrf
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 8
-PER_WEBHOOK = 2
 
 
 class Pump:
@@ -33,6 +33,8 @@ class Pump:
         """Prepare the pool (threads start on first use)."""
         self.app = app
         self.workers = workers or int(app.config.get("WEBHOOK_WORKERS") or DEFAULT_WORKERS)
+        # Half the threads at most per webhook: a dead receiver holds up only its own attempts.
+        self.per_webhook = max(1, self.workers // 2)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="webhook")
         self.in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -49,7 +51,7 @@ class Pump:
         now = now or clock.utcnow()
         if not delivery.any_due(now):
             return 0
-        jobs = delivery.claim(now, free, PER_WEBHOOK, busy)
+        jobs = delivery.claim(now, free, self.per_webhook, busy)
         for job in jobs:
             with self._lock:
                 self.in_flight[job.webhook_id] += 1
@@ -57,20 +59,43 @@ class Pump:
         return len(jobs)
 
     def _run(self, job: delivery.Job) -> None:
-        """Make one attempt and record it, in a pool thread."""
+        """Make attempts in a pool thread: this one, then more while some are due (so a burst drains fast)."""
+        with self.app.app_context():
+            while job is not None:
+                try:
+                    allow = bool(self.app.config.get("WEBHOOK_ALLOW_PRIVATE"))
+                    result = delivery.attempt(job, allow, self._http(allow))
+                    delivery.record(job, result, clock.utcnow())
+                except Exception:  # the attempt stays claimed; its lease runs out and it is retried
+                    log.exception("webhook delivery %s could not be recorded", job.delivery_id)
+                finally:
+                    self._release(job.webhook_id)
+                job = self._next()
+            db.session.remove()
+
+    def _release(self, webhook_id: str) -> None:
+        """Count an attempt of a webhook as no longer in flight."""
+        with self._lock:
+            self.in_flight[webhook_id] -= 1
+            if self.in_flight[webhook_id] <= 0:
+                del self.in_flight[webhook_id]
+
+    def _next(self) -> delivery.Job | None:
+        """Claim one more due attempt for this thread, within the per-webhook cap; None when none is due."""
+        if self.stopped:
+            return None
+        with self._lock:
+            busy = dict(self.in_flight)
         try:
-            with self.app.app_context():
-                allow = bool(self.app.config.get("WEBHOOK_ALLOW_PRIVATE"))
-                result = delivery.attempt(job, allow, self._http(allow))
-                delivery.record(job, result, clock.utcnow())
-                db.session.remove()
-        except Exception:  # the attempt stays claimed; its lease runs out and it is retried
-            log.exception("webhook delivery %s could not be recorded", job.delivery_id)
-        finally:
-            with self._lock:
-                self.in_flight[job.webhook_id] -= 1
-                if self.in_flight[job.webhook_id] <= 0:
-                    del self.in_flight[job.webhook_id]
+            jobs = delivery.claim(clock.utcnow(), 1, self.per_webhook, busy)
+        except Exception:  # the timer's next pump tries again
+            log.exception("claiming the next webhook delivery failed")
+            return None
+        if not jobs:
+            return None
+        with self._lock:
+            self.in_flight[jobs[0].webhook_id] += 1
+        return jobs[0]
 
     def _http(self, allow_private: bool):
         """Return this thread's delivery session (kept, so receivers' connections are reused)."""
