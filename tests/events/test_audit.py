@@ -129,3 +129,15 @@ def test_system_changes_are_audited(app, make_agent):
     [_, failed] = entries(app, broken)
     assert (failed.actor_type, failed.action) == ("SYSTEM", "fail")
     assert failed.changes["status"] == ["ACTIVE", "FAILED"] and "Mars/Olympus" in failed.changes["last_error"][1]
+
+
+def test_a_backfill_is_audited_with_what_it_fired(app, client, auth):
+    sid = new_schedule(client, auth, cron_expression="0 * * * *")
+    body = {"start": "2025-01-01T00:00:00Z", "end": "2025-01-01T03:00:00Z"}
+    assert client.post(f"/aitp/tasks/schedule/{sid}/backfill", json=body, headers=auth).status_code == 201
+    backfill = entries(app, sid)[-1]
+    assert (backfill.action, backfill.actor_type, backfill.actor_id) == ("backfill", "AGENT", "client-1")
+    assert backfill.changes["total_runs"] == [0, 3]
+    assert backfill.changes["backfilled"][1] == "3 occurrences in [2025-01-01T00:00:00Z, 2025-01-01T03:00:00Z)"
+    dry = client.post(f"/aitp/tasks/schedule/{sid}/backfill", json={**body, "dry_run": True}, headers=auth)
+    assert dry.status_code == 200 and len(entries(app, sid)) == 2  # a dry run changes nothing

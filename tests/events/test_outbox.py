@@ -11,8 +11,8 @@ from tests.events_helpers import deliveries, events, finish, new_schedule
 from webapp.auth import Caller
 from webapp.events import outbox
 from webapp.extensions import db, write_transaction
-from webapp.models import EventType, ScheduledTask, Task
-from webapp.scheduling import dispatcher, schedules, tasks
+from webapp.models import EventType, ScheduledTask, Task, TaskStatus
+from webapp.scheduling import attempts, dispatcher, schedules
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 ALL = [e.value for e in EventType]
@@ -62,7 +62,7 @@ def test_a_rolled_back_change_emits_nothing(app, client, auth, hook):
     client.post("/aitp/tasks/claim", json={"capabilities": ["report-v1"]}, headers=auth)
     with app.app_context():
         with pytest.raises(RuntimeError), write_transaction() as session:
-            tasks._finish_rows(session, task_id, "FAILED", None, "boom", T0)
+            attempts.end_run(session, task_id, TaskStatus.FAILED, None, "boom", T0)
             assert session.scalar(sa.select(sa.func.count()).select_from(outbox.EVENTS)) == 1  # inside: written
             raise RuntimeError("the change fails after its event was written")
         assert db.session.get(Task, task_id).status == "RUNNING"
@@ -118,7 +118,7 @@ def test_the_dispatcher_reports_skipped_occurrences_completion_and_failure(app, 
         ("schedule.failed", broken, None),
     ]
     by_type = {e.event: e for e in events(app)}
-    assert by_type["schedule.failed"].data["error"].startswith("Next run cannot be computed")
+    assert by_type["schedule.failed"].data["reason"].startswith("Next run cannot be computed")
     assert by_type["schedule.completed"].data["last_run_at"] == "2025-03-01T08:01:00Z"
     assert all(e.execution_id for e in events(app) if e.event == "execution.skipped")
     assert len(deliveries(app)) == 4
@@ -132,3 +132,41 @@ def test_events_are_counted_by_type_after_commit(app, client, auth, hook):
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'scheduler_events_total{event="execution.failed"} 1.0' in metrics
     assert 'scheduler_events_total{event="execution.completed"} 1.0' in metrics
+
+
+def test_auto_pause_emits_schedule_auto_paused_with_a_system_audit_entry(app, client, auth, hook):
+    hook(auth, events=ALL)
+    sid = new_schedule(client, auth, pause_after_failures=2)
+    finish(client, auth, sid, "fail")
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()["status"] == "ACTIVE"
+    finish(client, auth, sid, "fail")
+    body = client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()
+    assert body["status"] == "PAUSED" and body["paused_reason"] == "Paused after 2 consecutive failures"
+    found = [e.event for e in events(app)]
+    assert found == ["execution.failed", "execution.failed", "schedule.auto_paused"]
+    paused = events(app)[-1]
+    assert paused.schedule_id == sid and paused.data["paused_reason"] == "Paused after 2 consecutive failures"
+    entries = client.get(f"/aitp/audit?schedule_id={sid}", headers=auth).get_json()["events"]
+    assert entries[0]["action"] == "auto_pause" and entries[0]["actor"] == {"type": "SYSTEM", "id": "scheduler"}
+    assert entries[0]["changes"]["status"] == ["ACTIVE", "PAUSED"]
+
+
+def test_a_retried_attempt_is_not_final_and_sends_nothing(app, client, auth, hook):
+    hook(auth, events=ALL)
+    sid = new_schedule(client, auth, retry_policy={"max_attempts": 2, "initial_interval_seconds": 1})
+    finish(client, auth, sid, "fail")  # attempt 1 of 2: the task waits for its retry
+    assert events(app) == []
+
+
+def test_overlap_skips_are_reported(app, make_agent, hook):
+    headers = make_agent("client-1")
+    hook(headers, events=ALL)
+    caller = Caller("client-1", False)
+    body = {"task_type": "r", "capability_required": "report-v1", "cron_expression": "* * * * *"}
+    with app.app_context():
+        sid = schedules.create_schedule(caller, {**body, "overlap_policy": "SKIP"}, T0).schedule_id
+        assert dispatcher.fire_due(T0 + timedelta(minutes=1, seconds=1)) == 1
+        assert dispatcher.fire_due(T0 + timedelta(minutes=2, seconds=1)) == 0  # the first run is still going
+    [skipped] = events(app)
+    assert (skipped.event, skipped.schedule_id) == ("execution.skipped", sid)
+    assert skipped.data["reason"] == "OVERLAP" and skipped.data["scheduled_for"] == "2025-03-01T08:02:00Z"

@@ -22,8 +22,10 @@ from ..api.schemas import BACKFILL, BACKFILL_MAX, UPCOMING_MAX, range_message, v
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import conflict, invalid
+from ..events import audit
+from ..events.outbox import emit
 from ..extensions import db, write_transaction
-from ..models import ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus
+from ..models import EventType, ExecutionTrigger, ScheduledTask, ScheduleExecution, ScheduleStatus
 from . import calendars, catchup, cron, planning, policies
 from .bulkwrite import INSERT_EXECUTION, INSERT_TASK, Form, executemany, execution_row, task_rows_of
 from .schedules import schedule_or_404
@@ -143,7 +145,16 @@ def backfill(caller: Caller, schedule_id: str, body: dict, now: datetime | None 
         if dry_run or not fire:
             session.rollback()
             return 0, listed
+        before, runs, last = audit.snapshot(schedule), schedule.total_runs, schedule.last_run_at
         _fire(session, schedule, fire, now)
+        changes = audit.diff(before, audit.snapshot(schedule))
+        changes["total_runs"] = [runs, schedule.total_runs]
+        changes["last_run_at"] = [iso_z(last), iso_z(schedule.last_run_at)]
+        changes["backfilled"] = [None, f"{len(fire)} occurrences in [{iso_z(start)}, {iso_z(end)})"]
+        audit.record(session, caller, "backfill", schedule, changes, now)
+        if schedule.status == ScheduleStatus.COMPLETED:
+            data = {"status": "COMPLETED", "previous_status": before["status"], "reason": schedule.last_error}
+            emit(session, EventType.SCHEDULE_COMPLETED, schedule.client_id, now, schedule_id=schedule_id, data=data)
     return len(fire), listed
 
 
