@@ -1,7 +1,7 @@
 """Add the event outbox, webhooks, their deliveries and attempts, the audit log and unclaimed alerts
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-27 07:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
