@@ -58,15 +58,7 @@ class Plan:
 
 def _next(timing: Timing, after: datetime, cache: dict) -> datetime:
     """Return the instant of the next run (a holiday skip included), memoized per batch."""
-    key = (timing, after)
-    found = cache.get(key)
-    if found is None:
-        if timing.rule is None:  # the engine alone: the common case, and the fastest
-            found = cron.next_after(timing.expression, timing.tz, after, timing.gap, timing.repeat)
-        else:
-            found = timing.next_run(after).at
-        cache[key] = found
-    return found
+    return policies.next_instant(timing, after, cache)
 
 
 def plan(policy: Policy, first: datetime, now: datetime, cache: dict) -> Plan:

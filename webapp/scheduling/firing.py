@@ -48,7 +48,7 @@ def prepare(
     """
     policy = policies.policy_of(row, holidays)
     stamp = form.at(now)
-    first = policies.occurrence_of(policy, row.next_run_at)
+    first = policies.occurrence_of(policy, row.next_run_at, cache)
     plan = catchup.plan(policy, first, now, cache)
     advance = {"b_id": row.schedule_id, "b_old": row.next_run_stored, "b_now": stamp, "b_runs": 0}
     advance.update(b_next=form.at(plan.next_run), b_status=plan.status, b_error=plan.error)

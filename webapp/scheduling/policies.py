@@ -42,6 +42,7 @@ DEFAULTS = {
 CRON_ONLY = ("start_at", "end_at", "max_runs", "jitter_seconds")
 JITTER_SAMPLE = 50  # jitter must stay below the shortest gap between this many next occurrences
 _MICRO = timedelta(microseconds=1)
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def backoff(policy: dict | None, attempts: int) -> timedelta:
     return timedelta(seconds=round(min(wait, seconds)))
 
 
+@functools.lru_cache(maxsize=8192)  # a firing asks for the same occurrence's offset several times
 def jitter_offset(schedule_id: str, occurrence: datetime, jitter_seconds: int) -> timedelta:
     """Return the stable offset in [0, jitter_seconds) of one occurrence, from (schedule_id, occurrence) alone."""
     if not jitter_seconds:
@@ -143,22 +145,45 @@ def next_occurrence(policy: Policy, after: datetime, timing: Timing | None = Non
     return occurrence
 
 
-def occurrence_of(policy: Policy, next_run_at: datetime) -> datetime:
+def occurrence_of(policy: Policy, next_run_at: datetime, cache: dict | None = None) -> datetime:
     """Return the nominal occurrence a stored next_run_at fires.
 
-    Without jitter they are the same instant. With it, the occurrence is the latest one at or
-    before next_run_at, which lies less than jitter_seconds before it (jitter is smaller than any
-    gap); a next_run_at set off the rhythm by hand fires as its own occurrence.
+    Without jitter they are the same instant. With it, the occurrence is the one at or before
+    next_run_at, less than jitter_seconds before it (jitter is smaller than any gap), whose offset
+    leads to next_run_at; a next_run_at set off the rhythm by hand fires as its own occurrence.
+    Cron occurrences fall on whole minutes, so those are tried first (their check is shared through
+    `cache` by every schedule of the expression); a zone whose offset is not whole minutes is searched.
     """
     if not policy.jitter_seconds or not policy.cron_expression:
         return next_run_at
-    window = next_run_at - timedelta(seconds=policy.jitter_seconds)
-    found = None
-    for at in policy.timing.instants(window, next_run_at):
-        found = at
-    if found is not None and fire_at(policy, found) == next_run_at:
-        return found
+    low = next_run_at - timedelta(seconds=policy.jitter_seconds)
+    minute = next_run_at.replace(second=0, microsecond=0)
+    while minute > low:
+        if fire_at(policy, minute) == next_run_at and next_instant(policy.timing, minute - _MICRO, cache) == minute:
+            return minute
+        minute -= _MINUTE
+    for at in policy.timing.instants(low, next_run_at):
+        if fire_at(policy, at) == next_run_at:
+            return at
     return next_run_at
+
+
+def next_instant(timing: Timing, after: datetime, cache: dict | None = None) -> datetime:
+    """Return the instant of the timing's next run after `after` (a holiday skip included), memoized in `cache`.
+
+    The planner and occurrence_of share one cache per dispatcher batch: schedules of one expression
+    ask for the same instants.
+    """
+    key = (timing, after)
+    found = None if cache is None else cache.get(key)
+    if found is None:
+        if timing.rule is None:  # the engine alone: the common case, and the fastest
+            found = cron.next_after(timing.expression, timing.tz, after, timing.gap, timing.repeat)
+        else:
+            found = timing.next_run(after).at
+        if cache is not None:
+            cache[key] = found
+    return found
 
 
 def shortest_gap(expression: str, tz: str, after: datetime) -> timedelta | None:
