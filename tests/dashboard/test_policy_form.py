@@ -12,7 +12,6 @@ from tests.dashboard.test_forms import field_error, form
 from tests.dashboard_helpers import Dashboard
 from webapp.dashboard.forms import ScheduleForm, in_words
 
-FROZEN = datetime(2025, 11, 28, 2, 45, tzinfo=UTC)
 RETRY_INPUTS = {
     "retry_max_attempts": "3",
     "retry_initial_interval_seconds": "10",
@@ -34,18 +33,10 @@ EVERY_POLICY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def frozen(freeze_clock):
-    """Freeze the service clock at FROZEN."""
-    freeze_clock(FROZEN)
-
-
 @pytest.fixture
-def ui(app, client) -> Dashboard:
-    """Return a signed-in dashboard client with one agent, client-1."""
-    ui = Dashboard(app, client).sign_in()
-    ui.agent("client-1", ["report-v1"])
-    return ui
+def ui(frozen_ui) -> Dashboard:
+    """Return the signed-in dashboard client, clock frozen (see conftest.py)."""
+    return frozen_ui
 
 
 def created(ui: Dashboard, response) -> str:

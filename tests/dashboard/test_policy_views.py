@@ -11,21 +11,11 @@ from tests.dashboard_helpers import HX, Dashboard
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, new_id
 
-FROZEN = datetime(2025, 11, 28, 2, 45, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def frozen(freeze_clock):
-    """Freeze the service clock at FROZEN."""
-    freeze_clock(FROZEN)
-
 
 @pytest.fixture
-def ui(app, client) -> Dashboard:
-    """Return a signed-in dashboard client with one agent, client-1."""
-    ui = Dashboard(app, client).sign_in()
-    ui.agent("client-1", ["report-v1"])
-    return ui
+def ui(frozen_ui) -> Dashboard:
+    """Return the signed-in dashboard client, clock frozen (see conftest.py)."""
+    return frozen_ui
 
 
 def policy_text(html: str, name: str) -> str:

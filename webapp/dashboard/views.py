@@ -13,7 +13,7 @@ from ..errors import ServiceError
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
-from . import agents, calendars, edit, forms, ledger, login, timefmt, words
+from . import agents, backfill, calendars, edit, forms, ledger, login, timefmt, words
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, page, refusal, require_login
 from .login import safe_next
@@ -151,6 +151,9 @@ def schedule_detail(schedule_id: str):
         now=clock.utcnow(),
         here=request.path,
         policies=words.policy_lines(schedule),
+        upcoming=backfill.upcoming_runs(schedule),
+        upcoming_asked=backfill.UPCOMING_SHOWN,
+        **backfill.backfill_context(schedule),
         **_history(schedule, _offset(), ledger.filters_from(request.args)),
     )
 
@@ -227,3 +230,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(edit.bp)
     app.register_blueprint(agents.bp)
     app.register_blueprint(calendars.bp)
+    app.register_blueprint(backfill.bp)
