@@ -108,7 +108,9 @@ def schedule_backfill(schedule_id: str):
                 flash(_fired_text(fired), "success")
                 detail = url_for("dashboard_views.schedule_detail", schedule_id=schedule_id) + "#history"
                 if is_htmx():
-                    return "", 200, {"HX-Redirect": detail}  # the whole page changed: counters, history, upcoming
+                    # The whole page changed (counters, history, upcoming): reload it. A redirect to the
+                    # same page with #history would only scroll.
+                    return "", 200, {"HX-Refresh": "true"}
                 return redirect(detail)
             context["bf"] = _result(fired, occurrences)
     if is_htmx():
