@@ -16,6 +16,18 @@ if REASON:
 from playwright.sync_api import expect  # noqa: E402
 
 
+def create(server, task_type: str, cron_expression: str, **fields) -> str:
+    """Create a schedule for the reports agent through the API; return its id (capability: the task type)."""
+    body = {
+        "client_id": "reports",
+        "task_type": task_type,
+        "capability_required": task_type,
+        "cron_expression": cron_expression,
+        **fields,
+    }
+    return server.api("POST", "/aitp/tasks/schedule", body)["schedule_id"]
+
+
 def test_set_an_overlap_policy_and_retries_in_the_form(signed_in):
     """The Advanced section opens, takes SKIP and three attempts, and the detail page says them in words."""
     page = signed_in
@@ -63,18 +75,8 @@ def test_a_refused_policy_shows_beside_its_input(signed_in):
 def test_backfill_with_a_dry_run_then_confirm(signed_in, server):
     """Yesterday's four occurrences are listed as FIRE in a dry run, then fired once on confirm."""
     page = signed_in
-    schedule = server.api(
-        "POST",
-        "/aitp/tasks/schedule",
-        {
-            "client_id": "reports",
-            "task_type": "six-hourly-rollup",
-            "capability_required": "rollup-v1",
-            "cron_expression": "0 */6 * * *",
-            "description": "Six-hourly roll-up",
-        },
-    )
-    page.goto(f"/schedules/{schedule['schedule_id']}")
+    schedule_id = create(server, "six-hourly-rollup", "0 */6 * * *", description="Six-hourly roll-up")
+    page.goto(f"/schedules/{schedule_id}")
     card = page.locator("#backfill")
     card.get_by_role("button", name="Dry run").click()
     expect(card.locator("tbody tr")).to_have_count(4)
@@ -97,21 +99,10 @@ def test_backfill_with_a_dry_run_then_confirm(signed_in, server):
 def test_paused_because_banner_after_failures(signed_in, server):
     """Two failed runs pause a schedule with pause_after_failures 2; the banner says why and Resume clears it."""
     page = signed_in
-    schedule_id = server.api(
-        "POST",
-        "/aitp/tasks/schedule",
-        {
-            "client_id": "reports",
-            "task_type": "flaky-sync",
-            "capability_required": "flaky-v1",
-            "cron_expression": "0 3 * * *",
-            "description": "Flaky sync",
-            "pause_after_failures": 2,
-        },
-    )["schedule_id"]
+    schedule_id = create(server, "flaky-sync", "0 3 * * *", description="Flaky sync", pause_after_failures=2)
     for _ in range(2):
         server.api("POST", f"/aitp/tasks/schedule/{schedule_id}/run")
-        task = server.api("POST", "/aitp/tasks/claim", {"capabilities": ["flaky-v1"]})["tasks"][0]
+        task = server.api("POST", "/aitp/tasks/claim", {"capabilities": ["flaky-sync"]})["tasks"][0]
         server.api("POST", f"/aitp/tasks/{task['task_id']}/fail", {"error_message": "Upstream refused the login"})
 
     page.goto(f"/schedules/{schedule_id}")
