@@ -25,7 +25,8 @@ from ..api import schemas
 from ..errors import ServiceError
 from ..models import ScheduledTask
 from ..scheduling import cron
-from . import builder
+from . import builder, policy_form
+from .policy_form import AdvancedFields
 from .timefmt import local_input
 
 _CODE = {"spellcheck": "false", "autocomplete": "off", "autocapitalize": "off"}
@@ -43,14 +44,30 @@ def timezone_names() -> list[str]:
 
 
 # API field names as they may appear in a service message; the form writes them as their labels.
-_API_NAMES = re.compile(
-    r"\b(client_id|task_type|capability_required|cron_expression|run_at|input_data|timezone|priority|description)\b"
-)
+_FIELD_NAMES = {
+    **{
+        name: name
+        for name in (
+            "client_id",
+            "task_type",
+            "capability_required",
+            "cron_expression",
+            "run_at",
+            "input_data",
+            "timezone",
+            "priority",
+            "description",
+        )
+    },
+    **policy_form.MESSAGE_NAMES,
+}
+# Longest first, so "retry_policy.max_attempts" is read whole.
+_API_NAMES = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(_FIELD_NAMES, key=len, reverse=True)) + r")\b")
 
 
 def label_of(form: FlaskForm, name: str) -> str:
     """Return the label people see for a field, without its parenthesised help: "Client (agent)" -> "Client"."""
-    field = form._fields.get(name)
+    field = form._fields.get(_FIELD_NAMES.get(name, name))
     return field.label.text.split(" (")[0] if field is not None else name
 
 
@@ -142,7 +159,7 @@ class PolicyFields:
         }
 
 
-class ScheduleForm(PolicyFields, FlaskForm):
+class ScheduleForm(PolicyFields, AdvancedFields, FlaskForm):
     """Create or edit a schedule; the builder writes the cron expression."""
 
     client_id = SelectField("Client (agent)", validate_choice=False)
@@ -193,6 +210,7 @@ class ScheduleForm(PolicyFields, FlaskForm):
         self.run_at.data = local_input(schedule.run_at, schedule.timezone)
         self.holiday_rule.data = schedule.holiday_rule or ""
         self.calendar_id.data = schedule.calendar_id or ""
+        self.fill_advanced(schedule)
 
     def timing(self) -> dict:
         """Return the timing the builder describes; raise ServiceError for a builder input."""
@@ -220,12 +238,14 @@ class ScheduleForm(PolicyFields, FlaskForm):
         if with_timing:
             body.update(self.timing())
             body.update(self.policy())
+        body.update(self.advanced_body())
         return body
 
     def changes(self, schedule: ScheduledTask) -> dict:
         """Return only what the edit changes, so untouched timing is not recomputed."""
         body = self.body()
         body.pop("client_id", None)
+        advanced = self.advanced_changes(schedule, body)
         changed = {k: v for k, v in body.items() if k not in ("cron_expression", "run_at", "timezone")}
         changed = {k: v for k, v in changed.items() if getattr(schedule, k) != v}
         tz_changed = body["timezone"] != schedule.timezone
@@ -239,11 +259,12 @@ class ScheduleForm(PolicyFields, FlaskForm):
             if schedule.run_at is not None and "cron_expression" not in body:
                 # The wall time stays what the operator typed; read it in the new zone.
                 changed["run_at"] = body["run_at"]
+        changed.update(advanced)
         return changed
 
     def apply_error(self, err: ServiceError) -> None:
         """Show a service error beside the field it is about (at the top of the form otherwise), in labels."""
-        name = builder.field_for(err, self.kind.data)
+        name = policy_form.field_for(err) or builder.field_for(err, self.kind.data)
         show_errors(self, name, err.message)
 
 

@@ -14,7 +14,7 @@ from ..events import audit_query
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
 from ..scheduling import browse, capabilities, cron, dispatcher, schedules
-from . import agents, calendars, edit, forms, login, queue, timefmt, timeline
+from . import agents, backfill, calendars, edit, forms, ledger, login, queue, timefmt, timeline, words
 from . import webhooks as dashboard_webhooks
 from .agents import agent_ids
 from .htmx import fragment, is_htmx, operator_caller, page, refusal, require_login
@@ -99,9 +99,12 @@ def schedule_list():
     )
 
 
-def _history(schedule: ScheduledTask, offset: int) -> dict:
-    """Return the history context of a schedule: one page of executions and the recent strip."""
-    executions, total = schedules.list_executions(OPERATOR, schedule.schedule_id, HISTORY_PAGE_SIZE, offset)
+def _history(schedule: ScheduledTask, offset: int, filters: dict | None = None) -> dict:
+    """Return the history context of a schedule: one page of executions (filtered) and the recent strip."""
+    filters = filters or {name: None for name in ledger.FILTERS}
+    executions, total = schedules.list_executions(
+        OPERATOR, schedule.schedule_id, HISTORY_PAGE_SIZE, offset, filters["status"], filters["trigger"]
+    )
     recent, _ = schedules.list_executions(OPERATOR, schedule.schedule_id, STRIP_SIZE, 0)
     counts = {s: 0 for s in ExecutionStatus}
     for execution in recent:
@@ -113,14 +116,26 @@ def _history(schedule: ScheduledTask, offset: int) -> dict:
         "poll_seconds": LIVE_POLL_SECONDS,
         "recent": list(reversed(recent)),  # oldest first: time runs left to right
         "counts": counts,
+        "legend": ledger.legend(recent),
         "strip_size": STRIP_SIZE,
         "history_pager": page_links(
-            "dashboard_views.schedule_detail", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+            "dashboard_views.schedule_detail",
+            filters,
+            total,
+            HISTORY_PAGE_SIZE,
+            offset,
+            schedule_id=schedule.schedule_id,
         ),
         "history_hx": page_links(
-            "dashboard_views.schedule_history", {}, total, HISTORY_PAGE_SIZE, offset, schedule_id=schedule.schedule_id
+            "dashboard_views.schedule_history",
+            filters,
+            total,
+            HISTORY_PAGE_SIZE,
+            offset,
+            schedule_id=schedule.schedule_id,
         ),
         "history_offset": offset,
+        "history_filters": filters,
     }
 
 
@@ -141,7 +156,11 @@ def schedule_detail(schedule_id: str):
         here=request.path,
         changes=changes,
         changes_total=changes_total,
-        **_history(schedule, _offset()),
+        policies=words.policy_lines(schedule),
+        upcoming=backfill.upcoming_runs(schedule),
+        upcoming_asked=backfill.UPCOMING_SHOWN,
+        **backfill.backfill_context(schedule),
+        **_history(schedule, _offset(), ledger.filters_from(request.args)),
     )
 
 
@@ -149,9 +168,12 @@ def schedule_detail(schedule_id: str):
 def schedule_history(schedule_id: str):
     """Answer one page of history: the partial for HTMX, the detail page otherwise."""
     schedule = schedules.get_schedule(OPERATOR, schedule_id)
+    filters = ledger.filters_from(request.args)
     if not is_htmx():
-        return redirect(url_for("dashboard_views.schedule_detail", schedule_id=schedule_id, offset=_offset() or None))
-    return fragment("partials/_history.html", s=schedule, **_history(schedule, _offset()))
+        return redirect(
+            url_for("dashboard_views.schedule_detail", schedule_id=schedule_id, offset=_offset() or None, **filters)
+        )
+    return fragment("partials/_history.html", s=schedule, now=clock.utcnow(), **_history(schedule, _offset(), filters))
 
 
 def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
@@ -201,6 +223,7 @@ def init_app(app: Flask) -> None:
     """Register the dashboard's blueprints, sign-in and template helpers."""
     timefmt.init_app(app)
     login.init_app(app)
+    ledger.init_app(app)
     app.jinja_env.globals.update(
         timing_text=timing_text,
         # Templates ask the service what a schedule allows, and name statuses by their enum.
@@ -213,5 +236,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(edit.bp)
     app.register_blueprint(agents.bp)
     app.register_blueprint(calendars.bp)
-    for blueprint in (dashboard_webhooks.bp, queue.bp, timeline.bp):
+    for blueprint in (dashboard_webhooks.bp, queue.bp, timeline.bp, backfill.bp):
         app.register_blueprint(blueprint)
