@@ -212,3 +212,17 @@ def test_the_edit_form_shows_what_a_change_adds_and_removes(app, ui, freeze_cloc
     assert ui.stored(sid).holiday_rule is None  # nothing was saved
     unchanged = ui.post(f"/schedules/{sid}/effect", {**data, "holiday_rule": "", "calendar_id": ""}, htmx=True)
     assert "Nothing changed yet" in unchanged.get_data(as_text=True)
+
+
+def test_the_detail_page_says_what_daylight_saving_and_holidays_do(app, ui):
+    cid = make_calendar(app, ["2026-12-25"])
+    sid = ui.schedule(
+        cron_expression="30 1 * * *", dst_repeat="BOTH", calendar_id=cid, holiday_rule="NEXT_BUSINESS_DAY"
+    )
+    html = ui.get(f"/schedules/{sid}").get_data(as_text=True)
+    assert "a time the autumn change repeats runs at both (BOTH)" in html
+    assert "Moves its runs to the next business day from Saturdays and Sundays and the 1 date of Holidays" in html
+    assert f"/calendars/{cid}" in html and "dst_repeat=BOTH" in html
+    interval = ui.schedule(cron_expression="*/15 * * * *")
+    html = ui.get(f"/schedules/{interval}").get_data(as_text=True)
+    assert "Follows real elapsed time" in html and "Runs on any day" in html

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..auth import OPERATOR
 from ..errors import ServiceError
-from ..scheduling import calendar_store
+from ..scheduling import calendar_store, cron
 from .agents import agent_choices
 from .forms import CalendarForm, choices
 from .htmx import require_login
@@ -56,6 +56,38 @@ def calendar_choices(client_id: str | None = None) -> list:
     rows, _ = calendar_store.list_calendars(OPERATOR, client_id, LIST_LIMIT, 0)
     label = (lambda c: c.name) if client_id else (lambda c: f"{c.name} ({c.client_id})")
     return choices([("", "None: weekends only"), *((c.calendar_id, label(c)) for c in rows)])
+
+
+_GAP_WORDS = {"SHIFT": "runs at the end of the gap", "SKIP": "does not run that day"}
+_REPEAT_WORDS = {"FIRST": "runs at the first", "SECOND": "runs at the second", "BOTH": "runs at both"}
+_RULE_WORDS = {
+    "SKIP": "Skips its runs on",
+    "NEXT_BUSINESS_DAY": "Moves its runs to the next business day from",
+    "PREVIOUS_BUSINESS_DAY": "Moves its runs to the previous business day from",
+}
+
+
+def dst_words(schedule) -> str:
+    """Say in English what daylight saving does to a cron schedule."""
+    if not cron.is_fixed_time(schedule.cron_expression):
+        return "Follows real elapsed time: no wall time is skipped or repeated for it"
+    gap, repeat = schedule.dst_gap or "SHIFT", schedule.dst_repeat or "FIRST"
+    return (
+        f"A time the spring change skips {_GAP_WORDS[gap]} ({gap}); "
+        f"a time the autumn change repeats {_REPEAT_WORDS[repeat]} ({repeat})"
+    )
+
+
+def holiday_words(schedule) -> str:
+    """Say in English what a schedule does on weekends and holidays."""
+    if not schedule.holiday_rule:
+        return "Runs on any day"
+    where = "Saturdays and Sundays"
+    if schedule.calendar_id:
+        found = calendar_store.get_calendar(OPERATOR, schedule.calendar_id)
+        count = len(found.dates)
+        where += f" and the {count} date{'' if count == 1 else 's'} of {found.name}"
+    return f"{_RULE_WORDS[schedule.holiday_rule]} {where}"
 
 
 def _list_page(form: CalendarForm, status: int = 200):

@@ -226,6 +226,8 @@ def init_app(app: Flask) -> None:
     ledger.init_app(app)
     app.jinja_env.globals.update(
         timing_text=timing_text,
+        dst_words=calendars.dst_words,
+        holiday_words=calendars.holiday_words,
         # Templates ask the service what a schedule allows, and name statuses by their enum.
         allowed_actions=schedules.allowed_actions,
         ScheduleStatus=ScheduleStatus,
