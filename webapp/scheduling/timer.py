@@ -5,6 +5,8 @@ own next run to the instant the tick returns: the earliest next_run_at, at most 
 ahead, so a schedule created by another process still fires within a second. A commit in this
 process that sets an earlier next_run_at wakes it sooner. The database stays the only source of
 truth: every gunicorn worker may run a timer; exactness comes from the claims in dispatcher.py.
+A tick that fails (the database is down, full, or locked too long) is retried after 1 s, then
+2 s, 4 s and every 5 s while it keeps failing, and logged quietly (faults.Outage).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,7 +23,7 @@ from flask.helpers import get_debug_flag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from .. import clock, config
+from .. import clock, config, faults
 from ..models import ScheduledTask, ScheduleStatus
 from . import dispatcher
 
@@ -38,6 +40,7 @@ class Timer:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self.outage = faults.Outage(log, "dispatcher")
 
     def start(self) -> None:
         """Start the scheduler; the first tick runs at once."""
@@ -62,8 +65,9 @@ class Timer:
         try:
             with self.app.app_context():
                 target = dispatcher.tick(should_stop=self.stopping.is_set)
-        except Exception:  # a database outage must not kill the timer; the next tick retries
-            log.exception("dispatch tick failed")
+            self.outage.succeeded()
+        except Exception as err:  # a database outage must not kill the timer; retry after a back-off
+            target = clock.utcnow() + timedelta(seconds=self.outage.failed(err))
         finally:
             if not self.stopping.is_set():
                 self._move(target or dispatcher.wake_instant(None, clock.utcnow()), replace=True)
