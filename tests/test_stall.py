@@ -14,11 +14,12 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.dispatch_helpers import wait_for
-from webapp import clock
-from webapp.extensions import db
+from webapp import clock, create_app, faults
+from webapp.extensions import db, discard_session
 from webapp.models import ScheduledTask, ScheduleExecution
 from webapp.scheduling import dispatcher
 
@@ -110,3 +111,36 @@ def db_is_postgres(app) -> bool:
     """Tell whether the app runs on PostgreSQL."""
     with app.app_context():
         return db.engine.dialect.name == "postgresql"
+
+
+def test_a_stalled_postgresql_session_loses_its_row_locks(database_url, make_agent, client):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no sessions to end (its stall test is above)")
+    headers = make_agent("client-1")
+    body = {"task_type": "report", "capability_required": "report-v1", "cron_expression": "*/5 * * * *"}
+    sid = client.post("/aitp/tasks/schedule", json=body, headers=headers).get_json()["schedule_id"]
+    stalled = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SCHEDULER_ENABLED": False,
+            "DATABASE_IDLE_TRANSACTION_TIMEOUT": 1,
+        }
+    )
+    with stalled.app_context():
+        assert db.session.scalar(sa.text("SHOW idle_in_transaction_session_timeout")) == "1s"
+        assert db.session.scalar(sa.text("SHOW lock_timeout")) == "2s"
+        assert db.session.scalar(sa.text("SHOW statement_timeout")) == "30s"
+        db.session.execute(sa.select(ScheduledTask).where(ScheduledTask.schedule_id == sid).with_for_update())
+        time.sleep(1.5)  # stalled inside its transaction, holding the row
+        started = time.monotonic()
+        response = client.put(f"/aitp/tasks/schedule/{sid}", json={"priority": 9}, headers=headers)
+        took = time.monotonic() - started
+        with pytest.raises(sa.exc.DBAPIError) as ended:  # the server ended the stalled session
+            db.session.execute(sa.text("SELECT 1"))
+        assert faults.classify(ended.value) is not None
+        discard_session()
+        db.session.remove()
+        db.engine.dispose()
+    assert (response.status_code, response.get_json()["priority"]) == (200, 9)
+    assert took < 1.0  # no wait: the row was free again
