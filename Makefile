@@ -34,6 +34,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/api_list.py
 	$(BIN)/python bench/fire.py
+	$(BIN)/python bench/catchup.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

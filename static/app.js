@@ -23,7 +23,8 @@
       400: "The request was refused. Reload the page and try again.",
       401: "Your session has ended. Sign in again.",
       404: "Not found: it may have been removed. Reload the page.",
-      500: "The server hit an error. Try again in a moment."
+      500: "The server hit an error. Try again in a moment.",
+      503: "The database is briefly unavailable. Try again in a few seconds."
     };
     notice(reasons[xhr.status] || "The request failed (HTTP " + xhr.status + ").");
   });

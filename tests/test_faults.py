@@ -9,6 +9,7 @@ hook; on PostgreSQL a trigger raising SQLSTATE 53100), and an unreachable databa
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sqlite3
 import subprocess
@@ -236,3 +237,28 @@ def test_an_unreachable_database_answers_503_everywhere(tmp_path):
     assert (health.status_code, health.get_json()["failed"], health.get_json()["reason"]) == (503, "database", "down")
     with app.app_context():
         db.engine.dispose()
+
+
+def test_an_outage_is_logged_once_then_once_a_minute_then_on_recovery(caplog):
+    clock = [0.0]
+    outage = faults.Outage(logging.getLogger("test.outage"), "dispatcher", monotonic=lambda: clock[0])
+    try:
+        raise _wrap(psycopg.OperationalError("connection refused"))
+    except sa.exc.DBAPIError as err:
+        down = err
+    waits = []
+    with caplog.at_level(logging.INFO, logger="test.outage"):
+        while clock[0] < 150:  # a 150 s outage, retried as the back-off says
+            waits.append(outage.failed(down))
+            clock[0] += waits[-1]
+        outage.succeeded()
+        outage.succeeded()  # no outage, nothing to say
+    assert waits[:6] == [1, 2, 4, 5, 5, 5]
+    records = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in records] == ["ERROR", "WARNING", "WARNING", "WARNING"]
+    first = records[0][1]
+    assert first.startswith("dispatcher database unavailable (down): OperationalError: (psycopg.OperationalError)")
+    assert "Traceback" in first and len(first.splitlines()) < 25
+    assert "unavailable (down) for 62 s, retrying" in records[1][1]
+    assert "unavailable (down) for 122 s, retrying" in records[2][1]
+    assert records[3][1] == f"dispatcher recovered after {clock[0]:.1f} s ({len(waits)} failed attempts)"

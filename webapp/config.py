@@ -50,7 +50,7 @@ def from_environment(instance_path: str) -> dict:
         # Test-only: seconds to pause inside each batch transaction, so a test can SIGKILL mid-batch.
         "DISPATCH_HOLD_SECONDS": float(os.environ.get("SCHEDULER_TEST_HOLD_SECONDS") or 0),
         # Bounds on how long a stalled writer can hold everyone else up (seconds; see README, Faults).
-        "DATABASE_LOCK_TIMEOUT": float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 3),
+        "DATABASE_LOCK_TIMEOUT": float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 2),
         "DATABASE_STATEMENT_TIMEOUT": float(os.environ.get("DATABASE_STATEMENT_TIMEOUT") or 30),
         "DATABASE_IDLE_TRANSACTION_TIMEOUT": float(os.environ.get("DATABASE_IDLE_TRANSACTION_TIMEOUT") or 10),
         # Let webhooks reach loopback and private addresses (a receiver on this machine or LAN).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from flask import Flask, jsonify, make_response, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,8 +35,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
         "or a read-only database. Nothing was changed; retry after `Retry-After` seconds",
     ),
 }
-# Requests that meet a database fault log one line per fault kind per this many seconds.
-FAULT_LOG_INTERVAL = 60.0
 
 
 def status_of(code: str) -> int:
@@ -113,17 +110,6 @@ def _render(err: ServiceError):
     return response
 
 
-_last_logged: dict[str, float] = {}
-
-
-def _note_fault(fault: faults.Fault, err: Exception) -> None:
-    """Log a request's database fault, one line per kind per FAULT_LOG_INTERVAL, never a traceback."""
-    now = time.monotonic()
-    if now - _last_logged.get(fault.kind, -FAULT_LOG_INTERVAL) >= FAULT_LOG_INTERVAL:
-        _last_logged[fault.kind] = now
-        log.warning("%s %s answered 503 (%s): %s", request.method, request.path, fault.kind, str(err).splitlines()[0])
-
-
 def init_app(app: Flask) -> None:
     """Register the error handlers."""
 
@@ -137,7 +123,10 @@ def init_app(app: Flask) -> None:
         if fault is None:
             return _unexpected(err)
         discard_session()
-        _note_fault(fault, err)
+        first = str(err).splitlines()[0]
+        faults.note(
+            log, f"request {fault.kind}", "%s %s answered 503 (%s): %s", request.method, request.path, fault.kind, first
+        )
         return _render(unavailable(fault))
 
     @app.errorhandler(HTTPException)

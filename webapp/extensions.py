@@ -28,6 +28,8 @@ login_manager = LoginManager()
 # Execution options that ask the SQLite "begin" hook for BEGIN IMMEDIATE, and for a lock wait.
 _IMMEDIATE = "sqlite_begin_immediate"
 LOCK_WAIT = "sqlite_lock_wait_ms"
+# Session.info key: seconds every write transaction of that session waits for SQLite's lock.
+SESSION_LOCK_WAIT = "sched_lock_wait_seconds"
 
 
 def _sqlite_hooks(default_wait_ms: int):
@@ -64,7 +66,7 @@ def _sqlite_hooks(default_wait_ms: int):
     return connect, begin
 
 
-def configure_engine(engine: Engine, lock_timeout: float = 3.0) -> None:
+def configure_engine(engine: Engine, lock_timeout: float = 2.0) -> None:
     """Install the SQLite connection hooks on an engine, waiting `lock_timeout` s for locks (no-op elsewhere)."""
     if engine.dialect.name != "sqlite" or getattr(engine, "_sched_configured", False):
         return
@@ -84,12 +86,14 @@ def begin_write(session: Session | None = None, lock_wait: float | None = None) 
 
     A read transaction already open is ended first, because SQLite cannot
     upgrade a deferred reader to a writer without risking SQLITE_BUSY.
-    `lock_wait` (seconds) overrides how long SQLite waits for the write lock.
+    `lock_wait` (seconds) overrides how long SQLite waits for the write lock; without it, the
+    session's own `info[SESSION_LOCK_WAIT]` does (the dispatcher's tick sets it for all its writes).
     """
     session = session or db.session()
     if session.in_transaction():
         session.commit()
     options: dict = {_IMMEDIATE: True}
+    lock_wait = lock_wait or session.info.get(SESSION_LOCK_WAIT)
     if lock_wait:
         options[LOCK_WAIT] = int(lock_wait * 1000)
     session.connection(execution_options=options)

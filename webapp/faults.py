@@ -3,12 +3,18 @@
 A lost connection, a lock or statement that ran out of time, a full disk and a read-only
 database are not mistakes of a request: the API answers them 503 `unavailable` with
 `Retry-After`, /healthz names them, and the dispatcher backs off and logs them quietly.
-Every other database error stays a 500, because it is a bug to fix.
+Every other database error stays a 500, because it is a bug to fix. Outage keeps the logs of a
+loop that meets them quiet and useful.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
+import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import exc
@@ -72,3 +78,68 @@ def classify(err: BaseException) -> Fault | None:
         return DOWN if state.startswith("08") else _SQLSTATES.get(state)
     # No SQLSTATE at all: the driver could not talk to the server (refused, reset, closed).
     return DOWN if isinstance(err, (exc.OperationalError, exc.InterfaceError)) else None
+
+
+NOTE_EVERY = 60.0  # seconds between two notes of the same kind of fault
+_noted: dict[str, float] = {}
+_noted_lock = threading.Lock()
+
+
+def note(log: logging.Logger, key: str, message: str, *args: object) -> None:
+    """Log a warning at most once per NOTE_EVERY seconds per `key`: requests meet a fault in floods."""
+    now = time.monotonic()
+    with _noted_lock:
+        if now - _noted.get(key, -NOTE_EVERY) < NOTE_EVERY:
+            return
+        _noted[key] = now
+    log.warning(message, *args)
+
+
+class Outage:
+    """Quiet, useful logs for a loop that meets faults, and the back-off between its retries.
+
+    The first failure is logged with a short traceback; while it lasts, one line a minute says for
+    how long; the first success after it says how long it lasted. The retry delay grows from
+    BACKOFF_FIRST to BACKOFF_MAX seconds. Time is read from `monotonic`, so tests can drive it.
+    """
+
+    BACKOFF_FIRST = 1.0
+    BACKOFF_MAX = 5.0
+    REPORT_EVERY = 60.0
+    TRACEBACK_FRAMES = 5
+
+    def __init__(self, log: logging.Logger, what: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """Log to `log` about `what` (e.g. "dispatcher")."""
+        self.log, self.what, self.monotonic = log, what, monotonic
+        self.since: float | None = None
+        self.reported = 0.0
+        self.failures = 0
+
+    def failed(self, err: BaseException) -> float:
+        """Note a failure; return how many seconds to wait before retrying."""
+        now = self.monotonic()
+        fault = classify(err)
+        reason = f"database unavailable ({fault.kind})" if fault else "failed"
+        if self.since is None:
+            self.since, self.reported = now, now
+            frames = "".join(traceback.format_exception(err, limit=-self.TRACEBACK_FRAMES, chain=False))
+            self.log.error("%s %s: %s\n%s", self.what, reason, _first_line(err), frames.rstrip())
+        elif now - self.reported >= self.REPORT_EVERY:
+            self.reported = now
+            self.log.warning("%s %s for %.0f s, retrying: %s", self.what, reason, now - self.since, _first_line(err))
+        self.failures += 1
+        return min(self.BACKOFF_FIRST * 2 ** (self.failures - 1), self.BACKOFF_MAX)
+
+    def succeeded(self) -> None:
+        """Note a success; after an outage, say how long it lasted."""
+        if self.since is None:
+            return
+        lasted = self.monotonic() - self.since
+        self.log.warning("%s recovered after %.1f s (%d failed attempts)", self.what, lasted, self.failures)
+        self.since, self.failures = None, 0
+
+
+def _first_line(err: BaseException) -> str:
+    """Return the first line of an error's message, with its type."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"

@@ -58,7 +58,9 @@ class WriteProbe:
 
 def _unhealthy(failed: str, fault: faults.Fault, checks: dict):
     """Answer 503 naming the failed check, its reason and when to retry."""
-    current_app.logger.warning("health check %s failed: %s", failed, fault.message)
+    faults.note(
+        current_app.logger, f"healthz {failed} {fault.kind}", "health check %s failed: %s", failed, fault.message
+    )
     body = {"status": "unavailable", "failed": failed, "reason": fault.kind, "error": fault.message, "checks": checks}
     response = jsonify(body)
     response.status_code = 503

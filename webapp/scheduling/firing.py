@@ -104,3 +104,18 @@ def _count_down(row: Row, advance: dict, runs: int) -> None:
 _BUSY = "The previous run was still going (overlap_policy)"
 _REPLACED = "Replaced by a newer occurrence due in the same tick"
 _CANCELLED, _BUFFERED = ExecutionStatus.CANCELLED, ExecutionStatus.BUFFERED
+
+
+def restamp(firing: Firing, stamp: datetime | str, late_by: float) -> None:
+    """Stamp a prepared firing with the instant it is written (driver form), `late_by` seconds after it was planned.
+
+    A firing is prepared at its claim and written after; executed_at, the task's created_at and
+    the lateness in /metrics must say when it was written, not when its slice began.
+    """
+    for task in firing.tasks:
+        task["created_at"] = task["updated_at"] = stamp
+    for record in firing.executions:
+        record["executed_at"] = stamp
+    if firing.advance:
+        firing.advance["b_now"] = stamp
+    firing.lateness = [late + late_by for late in firing.lateness]

@@ -5,6 +5,8 @@ own next run to the instant the tick returns: the earliest next_run_at, at most 
 ahead, so a schedule created by another process still fires within a second. A commit in this
 process that sets an earlier next_run_at wakes it sooner. The database stays the only source of
 truth: every gunicorn worker may run a timer; exactness comes from the claims in dispatcher.py.
+A tick that fails (the database is down, full, or locked too long) is retried after 1 s, then
+2 s, 4 s and every 5 s while it keeps failing, and logged quietly (faults.Outage).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from flask.helpers import get_debug_flag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from .. import clock, config
+from .. import clock, config, faults
 from ..events import alerts
 from ..events.pump import Pump
 from ..models import ScheduledTask, ScheduleStatus
@@ -44,6 +46,8 @@ class Timer:
         self._lock = threading.Lock()
         self.pump = Pump(app)
         self._alerted_at: datetime | None = None
+        self.outage = faults.Outage(log, "dispatcher")
+        self.delivery_outage = faults.Outage(log, "webhook delivery")
 
     def start(self) -> None:
         """Start the scheduler; the first tick runs at once."""
@@ -78,8 +82,9 @@ class Timer:
         try:
             with self.app.app_context():
                 target = dispatcher.tick(should_stop=self.stopping.is_set)
-        except Exception:  # a database outage must not kill the timer; the next tick retries
-            log.exception("dispatch tick failed")
+            self.outage.succeeded()
+        except Exception as err:  # a database outage must not kill the timer; retry after a back-off
+            target = clock.utcnow() + timedelta(seconds=self.outage.failed(err))
         finally:
             if not self.stopping.is_set():
                 self._move(target or dispatcher.wake_instant(None, clock.utcnow()), replace=True)
@@ -93,8 +98,9 @@ class Timer:
                 if self._alerted_at is None or now - self._alerted_at >= ALERT_EVERY:
                     self._alerted_at = now
                     alerts.check_unclaimed(now)
-        except Exception:  # like the tick: an outage must not kill the job; the next second retries
-            log.exception("delivery tick failed")
+            self.delivery_outage.succeeded()
+        except Exception as err:  # like the tick: an outage must not kill the job; the next second retries
+            self.delivery_outage.failed(err)  # logs the first failure in full, then a line a minute
 
     def wake(self, at: datetime | None) -> None:
         """Tick just after `at` (clamped to [now, now + 1 s]) if that is earlier than the next tick."""
