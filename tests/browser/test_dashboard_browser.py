@@ -261,6 +261,10 @@ def test_preview_page_marks_daylight_saving(signed_in):
     expect(preview.get_by_role("alert")).to_contain_text("Invalid minute field")
     page.get_by_label("Cron expression").fill("30 2 * * *")
     expect(preview.locator("tr.dst-shifted")).to_have_count(1)
+    # The cheat sheet's example starts just before the next spring-forward day: future runs, not past ones.
+    page.get_by_role("link", name="30 2 * * *").click()
+    expect(preview.locator("tr.dst-shifted")).to_contain_text("03:00 EDT")
+    expect(preview.locator(".rel").first).to_contain_text("in ")
     shoot(page, "preview", docs=True)
 
 

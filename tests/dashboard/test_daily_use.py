@@ -11,7 +11,7 @@ import pytest
 from tests.dashboard_helpers import Dashboard, store_executions
 from webapp import auth
 from webapp.dashboard.edit import cheat_sheet, next_clock_change
-from webapp.dashboard.timefmt import plural, relative
+from webapp.dashboard.timefmt import duration_text, plural, relative
 from webapp.extensions import db
 from webapp.models import Agent, ScheduledTask, ScheduleExecution
 from webapp.scheduling import capabilities, schedules
@@ -206,3 +206,25 @@ def test_key_actions_on_an_unknown_agent_change_nothing(ui):
 def test_agent_times_carry_utc_on_hover_and_are_marked_for_the_viewers_zone(ui):
     html = ui.get("/agents").get_data(as_text=True)
     assert re.search(r'<time datetime="[^"]+Z" title="[^"]+ UTC" data-zone="viewer">', html)
+
+
+def test_history_says_when_a_run_finished_and_how_long_it_took(ui):
+    sid = ui.schedule()
+    store_executions(ui.app, sid, ["COMPLETED", "PENDING"])
+    with ui.app.app_context():
+        done = db.session.query(ScheduleExecution).filter_by(status="COMPLETED").one()
+        done.started_at = done.executed_at + timedelta(seconds=1)
+        done.finished_at = done.executed_at + timedelta(minutes=3, seconds=6)
+        db.session.commit()
+    html = ui.get(f"/schedules/{sid}").get_data(as_text=True)
+    row = html.split(f'id="exec-{done.execution_id}"')[1].split("</tr>")[0]
+    assert "finished <time" in row and "01:03:06</time> · took 3 min 5 s" in row  # Paris is UTC+1 in January
+    pending = html.split('class="exec-pending"')[1].split("</tr>")[0]
+    assert "finished <time" not in pending
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.42, "0.4 s"), (12, "12 s"), (185, "3 min 5 s"), (7860, "2 h 11 min")])
+def test_durations_are_written_in_their_largest_units(seconds, text):
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert duration_text(start, start + timedelta(seconds=seconds)) == text
+    assert duration_text(None, start) == ""

@@ -8,8 +8,7 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from ..models import ExecutionReason, ExecutionStatus, ExecutionTrigger, ScheduleExecution
-from ..scheduling.answers import duration_seconds
-from . import words
+from . import timefmt, words
 
 FILTERS = ("status", "trigger")
 # The strip's marks, in legend order: a status, or a skipped occurrence by its reason.
@@ -42,8 +41,7 @@ def legend(recent: list[ScheduleExecution]) -> list[dict]:
 
 def duration_text(e: ScheduleExecution) -> str:
     """Say how long a run took from its first claim to its end ("" when it has not both)."""
-    seconds = duration_seconds(e.started_at, e.finished_at)
-    return "" if seconds is None else words.span(seconds)
+    return timefmt.duration_text(e.started_at, e.finished_at)
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from .. import clock
 from ..clock import as_utc, iso_z
+from ..scheduling.answers import duration_seconds
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -70,6 +71,26 @@ def _amount(seconds: float) -> str:
     return plural(round(days / 365.25), "year")
 
 
+def time_of_day(value: datetime, tz: str | None = "UTC") -> str:
+    """Write the wall-clock time of an instant in a zone, e.g. "14:02:10"."""
+    return f"{as_utc(value).astimezone(zone(tz)):%H:%M:%S}"
+
+
+def duration_text(start: datetime | None, end: datetime | None) -> str:
+    """Write how long a run took, e.g. "0.4 s", "12 s", "3 min 5 s", "2 h 10 min"; "" when unknown."""
+    seconds = duration_seconds(start, end)  # the API's duration_seconds, written for people
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 def relative(value: datetime | None, now: datetime | None = None) -> str:
     """Write how far an instant is from now: "in 4 min", "2 h ago", "just now"."""
     if value is None:
@@ -123,7 +144,13 @@ def parse_iso(text: str | None) -> datetime | None:
 def init_app(app: Flask) -> None:
     """Register the template helpers."""
     app.jinja_env.globals.update(
-        when=when, relative=relative, local_text=local_text, utc_text=utc_text, utc_short=utc_short, parse_iso=parse_iso
+        when=when,
+        relative=relative,
+        time_of_day=time_of_day,
+        local_text=local_text,
+        utc_text=utc_text,
+        utc_short=utc_short,
+        parse_iso=parse_iso,
     )
     app.jinja_env.filters.update(
         iso_z=iso_z, local_text=local_text, utc_text=utc_text, relative=relative, plural=plural
