@@ -46,8 +46,8 @@ class Timer:
         self._lock = threading.Lock()
         self.pump = Pump(app)
         self._alerted_at: datetime | None = None
+        # One tracker for both jobs: an outage is one story, told once per process, not once per job.
         self.outage = faults.Outage(log, "dispatcher")
-        self.delivery_outage = faults.Outage(log, "webhook delivery")
 
     def start(self) -> None:
         """Start the scheduler; the first tick runs at once."""
@@ -98,9 +98,9 @@ class Timer:
                 if self._alerted_at is None or now - self._alerted_at >= ALERT_EVERY:
                     self._alerted_at = now
                     alerts.check_unclaimed(now)
-            self.delivery_outage.succeeded()
+            self.outage.succeeded()
         except Exception as err:  # like the tick: an outage must not kill the job; the next second retries
-            self.delivery_outage.failed(err)  # logs the first failure in full, then a line a minute
+            self.outage.failed(err)  # the tick's story: first failure in full, then a line a minute
 
     def wake(self, at: datetime | None) -> None:
         """Tick just after `at` (clamped to [now, now + 1 s]) if that is earlier than the next tick."""
