@@ -44,6 +44,22 @@ def test_a_task_waiting_too_long_is_reported_once(app, client, auth, hook):
     assert 'scheduler_queue_depth{capability="report-v1"} 2.0' in metrics
 
 
+def test_a_task_waiting_for_its_retry_counts_its_wait_from_not_before(app, client, auth, hook):
+    hook(auth, events=["task.unclaimed"])
+    sid = new_schedule(client, auth, unclaimed_alert_seconds=60)
+    retry_at = T0 + timedelta(minutes=10)
+    with app.app_context():
+        task_id = dispatcher.run_now(CLIENT, sid, now=T0).task_id
+        task = db.session.get(Task, task_id)
+        task.not_before = retry_at  # requeued at T0 for a retry that no claim may take before retry_at
+        db.session.commit()
+    assert check(app, T0 + timedelta(minutes=5)) == 0  # not claimable yet, so not waiting
+    assert check(app, retry_at + timedelta(seconds=60)) == 0
+    assert check(app, retry_at + timedelta(seconds=61)) == 1
+    [event] = events(app)
+    assert (event.event, event.task_id, event.data["waited_seconds"]) == ("task.unclaimed", task_id, 61)
+
+
 def test_a_claimed_task_is_not_reported(app, client, auth, hook):
     hook(auth, events=["task.unclaimed"])
     sid = new_schedule(client, auth, unclaimed_alert_seconds=30)

@@ -34,6 +34,7 @@ def _candidates(now: datetime) -> list:
             TASKS.c.task_type,
             TASKS.c.created_at,
             TASKS.c.updated_at,
+            TASKS.c.not_before,
             EXECUTIONS.c.execution_id,
             EXECUTIONS.c.schedule_id,
             SCHEDULES.c.unclaimed_alert_seconds,
@@ -45,14 +46,21 @@ def _candidates(now: datetime) -> list:
             TASKS.c.unclaimed_alerted_at.is_(None),
             SCHEDULES.c.unclaimed_alert_seconds.is_not(None),
             TASKS.c.updated_at < now - timedelta(seconds=1),  # the smallest alert is one second
+            sa.or_(TASKS.c.not_before.is_(None), TASKS.c.not_before < now - timedelta(seconds=1)),
         )
         .order_by(TASKS.c.updated_at)
         .limit(BATCH)
     )
     rows = db.session.execute(query).all()
     db.session.rollback()
-    # A PENDING task has been claimable since it was created or last requeued (its updated_at).
-    return [r for r in rows if r.updated_at + timedelta(seconds=r.unclaimed_alert_seconds) < now]
+    return [r for r in rows if claimable_since(r) + timedelta(seconds=r.unclaimed_alert_seconds) < now]
+
+
+def claimable_since(row) -> datetime:
+    """Return when a PENDING task became claimable: its creation or last requeue, or its retry's not_before."""
+    if row.not_before is not None and row.not_before > row.updated_at:
+        return row.not_before
+    return row.updated_at
 
 
 def check_unclaimed(now: datetime | None = None) -> int:
@@ -89,7 +97,7 @@ def check_unclaimed(now: datetime | None = None) -> int:
                         "task_type": row.task_type,
                         "created_at": iso_z(row.created_at),
                         "claimable_since": iso_z(row.updated_at),
-                        "waited_seconds": int((now - row.updated_at).total_seconds()),
+                        "waited_seconds": int((now - claimable_since(row)).total_seconds()),
                         "unclaimed_alert_seconds": row.unclaimed_alert_seconds,
                     },
                 )
