@@ -152,7 +152,7 @@ BAD_VALUES = [
     ({"timeout_seconds": 604801}, "timeout_seconds", "timeout_seconds must be between 1 and 604,800"),
     ({"pause_after_failures": 0}, "pause_after_failures", "pause_after_failures must be between 1 and 1,000"),
     ({"pause_after_failures": 1001}, "pause_after_failures", "pause_after_failures must be between 1 and 1,000"),
-    ({"start_at": "tomorrow"}, "start_at", "Invalid date-time 'tomorrow'"),
+    ({"start_at": "tomorrow"}, "start_at", "Invalid date-time; use ISO 8601"),
     ({"end_at": 5}, "end_at", "end_at must be a string"),
     ({"retry_policy": []}, "retry_policy", "retry_policy must be an object"),
     ({"retry_policy": {"tries": 3}}, "retry_policy", "Unknown field: retry_policy.tries"),

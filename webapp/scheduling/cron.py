@@ -514,10 +514,8 @@ def parse_instant(value: str, tz: str) -> datetime:
     except OverflowError:
         # A valid date-time whose instant falls outside what can be stored (e.g. 9999-12-31T23:59 in Los Angeles).
         raise CronError(
-            f"{value!r} is out of range: an instant must fall in the years 1 to 9999 in UTC", "run_at"
+            "The date-time is out of range: an instant must fall in the years 1 to 9999 in UTC", "run_at"
         ) from None
     except ValueError as err:
         reason = f" ({err})" if "isoformat" not in str(err) else ""
-        raise CronError(
-            f"Invalid date-time {value!r}{reason}; use ISO 8601 such as 2025-11-29T14:00:00Z", "run_at"
-        ) from None
+        raise CronError(f"Invalid date-time{reason}; use ISO 8601 such as 2025-11-29T14:00:00Z", "run_at") from None
