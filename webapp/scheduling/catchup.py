@@ -105,8 +105,10 @@ def _plan(policy: Policy, first: datetime, now: datetime, cache: dict) -> Plan:
         fires = []
     if policy.remaining_runs is not None:
         fires = fires[: max(policy.remaining_runs, 0)]
-    why = _missed_note(policy, newest, fires)
-    skipped += [(at, _MISSED, why) for at in in_window if at not in fires]
+    missed = [at for at in in_window if at not in fires]
+    if missed:
+        why = _missed_note(policy, newest, fires)
+        skipped += [(at, _MISSED, why) for at in missed]
     skipped.sort()
     if unrecorded and skipped:
         at, reason, text = skipped[0]
