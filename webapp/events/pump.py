@@ -17,7 +17,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from .. import clock
+from .. import clock, faults
 from ..extensions import db
 from . import delivery, ssrf
 
@@ -66,8 +66,8 @@ class Pump:
                     allow = bool(self.app.config.get("WEBHOOK_ALLOW_PRIVATE"))
                     result = delivery.attempt(job, allow, self._http(allow))
                     delivery.record(job, result, clock.utcnow())
-                except Exception:  # the attempt stays claimed; its lease runs out and it is retried
-                    log.exception("webhook delivery %s could not be recorded", job.delivery_id)
+                except Exception as err:  # the attempt stays claimed; its lease runs out and it is retried
+                    _log_failure(err, f"webhook delivery {job.delivery_id} could not be recorded")
                 finally:
                     self._release(job.webhook_id)
                 job = self._next()
@@ -88,8 +88,8 @@ class Pump:
             busy = dict(self.in_flight)
         try:
             jobs = delivery.claim(clock.utcnow(), 1, self.per_webhook, busy)
-        except Exception:  # the timer's next pump tries again
-            log.exception("claiming the next webhook delivery failed")
+        except Exception as err:  # the timer's next pump tries again
+            _log_failure(err, "claiming the next webhook delivery failed")
             return None
         if not jobs:
             return None
@@ -114,3 +114,13 @@ class Pump:
         """Stop taking work; attempts in flight finish (or, unrecorded, are retried after their lease)."""
         self.stopped = True
         self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _log_failure(err: BaseException, what: str) -> None:
+    """Log a pool thread's failure: a database fault in one line a minute at most (the pump retries it),
+    anything else with its traceback, because it is a bug."""
+    fault = faults.classify(err)
+    if fault is None:
+        log.error("%s", what, exc_info=err)
+    else:
+        faults.note(log, f"webhook-pool-{fault.kind}", "%s: %s; retried later", what, fault.message)
