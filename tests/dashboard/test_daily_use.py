@@ -72,6 +72,30 @@ def test_the_pager_keeps_the_search_and_the_order(ui):
     assert re.search(r'href="/schedules\?[^"]*q=report[^"]*sort=name[^"]*offset=20"', html.replace("&amp;", "&"))
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({}, 23),  # every schedule but the deleted one
+        ({"client_id": "client-2"}, 2),
+        ({"status": "PAUSED"}, 1),
+        ({"status": "DELETED"}, 1),
+        ({"client_id": "client-1", "status": "ACTIVE"}, 20),
+        ({"q": "weekly"}, 3),  # a search is counted over the rows it matches
+        ({"q": "weekly", "client_id": "client-2"}, 1),
+    ],
+)
+def test_the_pager_counts_what_the_filters_and_the_search_match(ui, args, expected):
+    ui.agent("client-2")
+    ids = [ui.schedule(description=f"daily {i:02d}") for i in range(20)]
+    ids += [ui.schedule(description=f"weekly {i}") for i in range(2)]
+    ids += [ui.schedule(client_id="client-2", description=name) for name in ("weekly 2", "monthly")]
+    with ui.app.app_context():
+        schedules.set_status(auth.OPERATOR, ids[0], "PAUSED")
+        schedules.delete_schedule(auth.OPERATOR, ids[1])
+    total = "of " + str(expected) + "</span>"
+    assert total in listing(ui, **args)
+
+
 def test_last_result_column_shows_the_outcome_and_the_error_on_hover(ui):
     done = ui.schedule(description="done")
     broken = ui.schedule(description="broken")
