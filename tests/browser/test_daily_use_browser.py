@@ -180,6 +180,22 @@ def test_a_history_row_turns_completed_within_3_seconds_of_a_worker_finishing(si
     expect(page.locator("#history")).not_to_have_attribute("hx-trigger", re.compile("every"))
 
 
+def test_a_failed_run_shows_in_the_panel_counts_without_a_reload(signed_in, server):
+    body = {"client_id": "reports", "task_type": "live-fail", "capability_required": "live-v2"}
+    schedule_id = server.api("POST", "/aitp/tasks/schedule", {**body, "cron_expression": "0 5 * * *"})["schedule_id"]
+    server.api("POST", f"/aitp/tasks/schedule/{schedule_id}/run")
+    page = signed_in
+    page.goto(f"/schedules/{schedule_id}")
+    page.evaluate("window.__noReload = true")
+    fields = page.locator("#schedule-fields")
+    expect(fields).to_contain_text("1 total, none failed")
+    task = server.api("POST", "/aitp/tasks/claim", {"capabilities": ["live-v2"]})["tasks"][0]
+    server.api("POST", f"/aitp/tasks/{task['task_id']}/fail", {"error_message": "disk full", "retry": False})
+    expect(fields).to_contain_text("1 total, 1 failed", timeout=3_000)
+    expect(page.locator("#history tbody tr").first.locator("td[data-label=Status] .badge")).to_have_text("Failed")
+    assert page.evaluate("window.__noReload") is True
+
+
 def test_rotate_a_key_from_the_agents_page_after_confirming(signed_in, server):
     page = signed_in
     page.goto("/agents")

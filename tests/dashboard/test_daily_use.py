@@ -14,7 +14,7 @@ from webapp.dashboard.edit import cheat_sheet, next_clock_change
 from webapp.dashboard.timefmt import duration_text, plural, relative
 from webapp.extensions import db
 from webapp.models import Agent, ScheduledTask, ScheduleExecution
-from webapp.scheduling import capabilities, schedules
+from webapp.scheduling import capabilities, dispatcher, schedules, tasks
 
 
 @pytest.fixture
@@ -140,6 +140,28 @@ def test_history_polls_every_two_seconds_only_while_a_run_is_going(ui):
         db.session.commit()
     html = ui.get(f"/schedules/{sid}/history", htmx=True).get_data(as_text=True)
     assert "hx-trigger" not in re.search(r'<section id="history"[^>]*>', html).group(0)
+
+
+def test_the_history_poll_brings_the_panel_counts_up_to_date(ui):
+    sid = ui.schedule(pause_after_failures=3)
+    worker = auth.Caller("client-1", False)
+    with ui.app.app_context():
+        dispatcher.run_now(auth.OPERATOR, sid)
+        [task] = tasks.claim(worker, {"capabilities": ["report-v1"]})
+    page = ui.get(f"/schedules/{sid}").get_data(as_text=True)
+    assert "1 total, none failed" in page and 'hx-swap-oob="true"' not in fields_of(page)
+    with ui.app.app_context():
+        tasks.fail(worker, task.task_id, {"error_message": "boom", "retry": False})
+    polled = ui.get(f"/schedules/{sid}/history", htmx=True).get_data(as_text=True)
+    fields = fields_of(polled)
+    assert 'hx-swap-oob="true"' in fields  # swapped into the panel beside the history
+    assert '1 total, <span class="failed-count">1 failed</span>' in fields
+    assert "(pauses itself at 3)" in fields and '<span class="failed-count">1</span>' in fields
+
+
+def fields_of(html: str) -> str:
+    """Return the schedule's field list of a page or a partial."""
+    return html[html.index('<dl class="fields" id="schedule-fields"') :].split("</dl>")[0]
 
 
 def test_counts_are_written_in_the_right_number(ui):

@@ -173,7 +173,9 @@ def schedule_history(schedule_id: str):
         return redirect(
             url_for("dashboard_views.schedule_detail", schedule_id=schedule_id, offset=_offset() or None, **filters)
         )
-    return fragment("partials/_history.html", s=schedule, now=clock.utcnow(), **_history(schedule, _offset(), filters))
+    return fragment(
+        "partials/_history_response.html", s=schedule, now=clock.utcnow(), **_history(schedule, _offset(), filters)
+    )
 
 
 def _apply(action: str, schedule_id: str) -> tuple[ScheduledTask, str]:
