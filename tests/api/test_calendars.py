@@ -335,6 +335,32 @@ def test_preview_change_lists_runs_added_by_a_new_time(client, auth, freeze_cloc
 
 
 @pytest.mark.parametrize(
+    "body,after,removed",
+    [
+        ({"start_at": "2026-12-28T00:00:00Z"}, "2026-12-28T14:00:00Z", 4),  # Tue 22nd to Fri 25th go
+        (
+            {"end_at": "2026-12-24T23:00:00Z"},
+            ["2026-12-22T14:00:00Z", "2026-12-23T14:00:00Z", "2026-12-24T14:00:00Z"],
+            17,
+        ),
+        ({"max_runs": 2}, ["2026-12-22T14:00:00Z", "2026-12-23T14:00:00Z"], 18),
+    ],
+)
+def test_preview_change_keeps_the_new_bounds_and_run_limit(client, auth, freeze_clock, body, after, removed):
+    freeze_clock(utc("2026-12-21T20:00:00Z"))
+    sid = schedule(client, auth)["schedule_id"]
+    stored = client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json()
+    result = client.post(f"/aitp/tasks/schedule/{sid}/preview-change", json=body, headers=auth).get_json()
+    listed = [r["at"] for r in result["after"]]
+    assert (listed[0] == after) if isinstance(after, str) else (listed == after)
+    assert len(result["removed"]) == removed and result["added"] == []
+    assert [r["at"] for r in result["before"]][:2] == ["2026-12-22T14:00:00Z", "2026-12-23T14:00:00Z"]
+    upcoming = client.get(f"/aitp/tasks/schedule/{sid}/upcoming?count=20", headers=auth).get_json()["upcoming"]
+    assert [r["scheduled_for"] for r in upcoming] == [r["at"] for r in result["before"]]  # the same runs
+    assert client.get(f"/aitp/tasks/schedule/{sid}", headers=auth).get_json() == stored
+
+
+@pytest.mark.parametrize(
     "body,status,field",
     [
         ({"dst_gap": "SKIP", "cron_expression": "*/5 * * * *"}, 400, "dst_gap"),

@@ -12,7 +12,7 @@ UNIQUE(schedule_id, scheduled_for) key refuses whatever would still slip through
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 
 import sqlalchemy as sa
@@ -48,13 +48,29 @@ def parse_count(raw: str | None, default: int = 10) -> int:
 def upcoming(caller: Caller, schedule_id: str, count: int) -> list[dict]:
     """Return the schedule's next `count` runs: {scheduled_for, fire_at, local, note}; none unless ACTIVE."""
     schedule = schedule_or_404(caller, schedule_id)
+    holidays = planning.holidays(db.session, schedule.calendar_id)
+    runs = planned_runs(schedule, holidays, count)
+    zone = cron.get_zone(schedule.timezone)
+    if not schedule.cron_expression:
+        return [
+            {"scheduled_for": iso_z(r.at), "fire_at": iso_z(r.at), "local": _local(r.at, zone), "note": None}
+            for r in runs
+        ]
+    policy = policies.policy_of(schedule, holidays)
+    return [_upcoming(policy, run, zone) for run in runs]
+
+
+def planned_runs(schedule: ScheduledTask, holidays: frozenset[date], count: int) -> list[calendars.Run]:
+    """Return the next `count` runs of a schedule (its calendar holds `holidays`) as the dispatcher will
+    take them: from its next_run_at, never past end_at, no more firings than remaining_runs; none
+    unless ACTIVE. A holiday rule's skipped runs are listed (they are recorded) but not counted."""
     if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
         return []
     zone = cron.get_zone(schedule.timezone)
     if not schedule.cron_expression:
         at = schedule.next_run_at
-        return [{"scheduled_for": iso_z(at), "fire_at": iso_z(at), "local": _local(at, zone), "note": None}]
-    policy = policies.policy_of(schedule, planning.holidays(db.session, schedule.calendar_id))
+        return [calendars.Run(at, at.astimezone(zone), None, at)]
+    policy = policies.policy_of(schedule, holidays)
     first = policies.occurrence_of(policy, schedule.next_run_at)
     runs = list(islice(policy.timing.runs(first - _MICRO), count))
     if not runs or runs[0].at != first:  # a next_run_at set off the rhythm fires as its own occurrence
@@ -67,7 +83,7 @@ def upcoming(caller: Caller, schedule_id: str, count: int) -> list[dict]:
             if policy.remaining_runs is not None and fires >= policy.remaining_runs:
                 break
             fires += 1
-        listed.append(_upcoming(policy, run, zone))
+        listed.append(run)
     return listed
 
 

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from itertools import islice
+from datetime import datetime
 
 from .. import clock
 from ..api.schemas import SCHEDULE_UPDATE, validate
 from ..auth import Caller
 from ..extensions import db
-from ..models import ScheduledTask, ScheduleStatus
-from . import calendars, cron, planning, schedules
+from ..models import ScheduledTask
+from . import backfill, calendars, planning, schedules
 
 CHANGE_WINDOW = 20
-_MICRO = timedelta(microseconds=1)
-
-
-def upcoming_runs(session, schedule: ScheduledTask, now: datetime, count: int) -> list[calendars.Run]:
-    """Return the next `count` runs of a schedule as the dispatcher will take them (none unless ACTIVE)."""
-    if schedule.status != ScheduleStatus.ACTIVE or schedule.next_run_at is None:
-        return []
-    if schedule.cron_expression is None:
-        at = schedule.next_run_at
-        return [calendars.Run(at, at.astimezone(cron.get_zone(schedule.timezone)), None, at)]
-    # From the planned next run on: it may be due already, or moved by a holiday rule.
-    start = min(now, schedule.next_run_at - _MICRO)
-    return list(islice(planning.load_timing(session, schedule).runs(start), count))
 
 
 def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime | None = None) -> dict:
@@ -42,9 +28,9 @@ def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime |
     try:
         with session.no_autoflush:
             schedule = schedules.get_schedule(caller, schedule_id)
-            before = upcoming_runs(session, schedule, now, CHANGE_WINDOW)
+            before = _next_runs(session, schedule)
             schedules.apply_update(session, caller, schedule_id, data, now, record=False)
-            after = upcoming_runs(session, schedule, now, CHANGE_WINDOW)
+            after = _next_runs(session, schedule)
     finally:
         session.rollback()  # the schedule object returns to what is stored
     # A full list ends where its window does, not where the schedule does: compare up to the nearer end.
@@ -68,3 +54,8 @@ def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime |
         "added": only(after, before_at),
         "removed": only(before, after_at),
     }
+
+
+def _next_runs(session, schedule: ScheduledTask) -> list[calendars.Run]:
+    """Return the next CHANGE_WINDOW runs as the dispatcher will take them, within bounds and runs left."""
+    return backfill.planned_runs(schedule, planning.holidays(session, schedule.calendar_id), CHANGE_WINDOW)
