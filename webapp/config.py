@@ -18,6 +18,16 @@ def _flag(name: str, default: bool) -> bool:
     return raw.strip().lower() not in {"0", "false", "no", "off"}
 
 
+def _days(name: str, default: int) -> int:
+    """Read a whole number of days, 0 or more; refuse anything else with a message that names the setting."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number of days, 0 or more (0 keeps everything)")
+    return int(raw)
+
+
 def from_environment(instance_path: str) -> dict:
     """Return the app settings taken from the environment, with embedded defaults."""
     default_db = "sqlite:///" + str(Path(instance_path) / "scheduler.db")
@@ -57,6 +67,8 @@ def from_environment(instance_path: str) -> dict:
         "WEBHOOK_ALLOW_PRIVATE": _flag("WEBHOOK_ALLOW_PRIVATE", False),
         # Threads per process that POST webhook deliveries.
         "WEBHOOK_WORKERS": int(os.environ.get("WEBHOOK_WORKERS") or 8),
+        # Days finished webhook deliveries and their events are kept (events/retention.py); 0 keeps them all.
+        "EVENT_RETENTION_DAYS": _days("EVENT_RETENTION_DAYS", 30),
     }
 
 

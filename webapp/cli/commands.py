@@ -1,4 +1,4 @@
-"""Command line: flask agents ... and flask users ..."""
+"""Command line: flask agents ..., flask users ... and flask events prune."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup
 
-from .. import auth
+from .. import auth, clock
 from ..errors import ServiceError
+from ..events import retention
 from ..extensions import db
 from ..models import Agent
 
 agents_cli = AppGroup("agents", help="Register agents and manage their API keys.")
 users_cli = AppGroup("users", help="Manage operator logins for the dashboard.")
+events_cli = AppGroup("events", help="Keep the webhook outbox small.")
 
 
 def _fail(err: ServiceError) -> None:
@@ -95,7 +97,23 @@ def create_user(username: str, password: str | None) -> None:
     click.echo(f"Created operator {username}.")
 
 
+@events_cli.command("prune")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    help="Delete what ended more than this many days ago (default: EVENT_RETENTION_DAYS).",
+)
+def prune_events(days: int | None) -> None:
+    """Delete finished webhook deliveries (with their attempts) and their events past the retention."""
+    days = days or retention.retention_days()
+    if days <= 0:
+        raise click.ClickException("EVENT_RETENTION_DAYS is 0 (keep everything); give --days to prune anyway")
+    pruned = retention.prune(clock.utcnow(), days)
+    click.echo(f"Deleted {pruned.deliveries:,} webhook deliveries and {pruned.events:,} events older than {days} days.")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
     app.cli.add_command(agents_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(events_cli)

@@ -24,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
 from .. import clock, config, faults
-from ..events import alerts
+from ..events import alerts, retention
 from ..events.pump import Pump
 from ..models import ScheduledTask, ScheduleStatus
 from . import dispatcher
@@ -46,6 +46,7 @@ class Timer:
         self._lock = threading.Lock()
         self.pump = Pump(app)
         self._alerted_at: datetime | None = None
+        self.pruner = retention.Pruner()
         # One tracker for both jobs: an outage is one story, told once per process, not once per job.
         self.outage = faults.Outage(log, "dispatcher")
 
@@ -90,7 +91,8 @@ class Timer:
                 self._move(target or dispatcher.wake_instant(None, clock.utcnow()), replace=True)
 
     def deliver(self) -> None:
-        """Hand due webhook attempts to the delivery pool; every few seconds, send unclaimed-task alerts."""
+        """Hand due webhook attempts to the delivery pool; every few seconds, send unclaimed-task alerts;
+        every PRUNE_EVERY, delete deliveries and events past EVENT_RETENTION_DAYS (events/retention.py)."""
         try:
             with self.app.app_context():
                 self.pump.pump()
@@ -98,6 +100,9 @@ class Timer:
                 if self._alerted_at is None or now - self._alerted_at >= ALERT_EVERY:
                     self._alerted_at = now
                     alerts.check_unclaimed(now)
+                pruned = self.pruner.prune_if_due(now)
+                if pruned and (pruned.deliveries or pruned.events):
+                    log.info("pruned %d webhook deliveries and %d events", pruned.deliveries, pruned.events)
             self.outage.succeeded()
         except Exception as err:  # like the tick: an outage must not kill the job; the next second retries
             self.outage.failed(err)  # the tick's story: first failure in full, then a line a minute
