@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from flask import g, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .api.schemas import ID_MAX, check_query
+from .api.limits import ID_MAX
+from .api.schemas import check_query
 from .errors import ServiceError, invalid
 from .extensions import db, write_transaction
 from .models import Agent, Operator

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.api.schemas import MAX_JSON_DEPTH
+from webapp.api.limits import MAX_JSON_DEPTH
 from webapp.extensions import db
 from webapp.models import ScheduledTask, ScheduleExecution, Task
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from webapp.api.schemas import DEFAULT_TIMEOUT
+from webapp.api.limits import DEFAULT_TIMEOUT
 from webapp.auth import Caller
 from webapp.errors import ServiceError
 from webapp.extensions import db

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, jsonify
 
 from ..errors import ERROR_CODES, codes_of
 from ..models import ExecutionStatus, ExecutionTrigger, ScheduleStatus
-from . import openapi_events, schemas
+from . import limits, openapi_events, schemas
 
 bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
 
@@ -96,7 +96,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     **openapi_events.EXAMPLES,
 }
 
-_OFFSET = {"type": "integer", "minimum": 0, "maximum": schemas.MAX_OFFSET, "default": 0}
+_OFFSET = {"type": "integer", "minimum": 0, "maximum": limits.MAX_OFFSET, "default": 0}
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
@@ -113,13 +113,13 @@ def _path(name: str, pattern: str, description: str) -> dict:
 SCHEDULE_ID = _path("schedule_id", "^sched-", "A schedule id, e.g. sched-9f86d081884c7d659a2feaa0c55ad015.")
 TASK_ID = _path("task_id", "^task-", "A task id, e.g. task-2c26b46b68ffc68ff99b453c1d304134.")
 CALENDAR_ID = _path("calendar_id", "^cal-", "A calendar id, e.g. cal-0a4d55a8d778e5022fab701977c5d840.")
-_PAGE_SIZE = f"Page size, {schemas.PAGE_LIMIT_MIN}..{schemas.PAGE_LIMIT_MAX}."
+_PAGE_SIZE = f"Page size, {limits.PAGE_LIMIT_MIN}..{limits.PAGE_LIMIT_MAX}."
 _CURSOR = _query("cursor", {"type": "string", "maxLength": 512}, "The next_cursor of the previous page.")
 
 
 def _paging(default_limit: int) -> list[dict]:
     """Return the paging parameters every list takes: limit (with this default), offset and cursor."""
-    limit = {"type": "integer", "minimum": schemas.PAGE_LIMIT_MIN, "maximum": schemas.PAGE_LIMIT_MAX}
+    limit = {"type": "integer", "minimum": limits.PAGE_LIMIT_MIN, "maximum": limits.PAGE_LIMIT_MAX}
     return [
         _query("limit", {**limit, "default": default_limit}, _PAGE_SIZE),
         _query("offset", _OFFSET, "Rows to skip."),
@@ -186,7 +186,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "List schedules, newest first; a non-admin agent sees only its own.",
                 (200, "ScheduleList", "One page of schedules and the total that match."),
                 (400, 401),
-                params=LIST_FILTERS + _paging(schemas.SCHEDULE_PAGE_DEFAULT),
+                params=LIST_FILTERS + _paging(limits.SCHEDULE_PAGE_DEFAULT),
             ),
         },
         "/aitp/tasks/schedule/preview": {
@@ -233,7 +233,7 @@ def _paths() -> dict[str, dict[str, Any]]:
                 "A schedule's execution history, newest first.",
                 (200, "ExecutionList", "One page of executions and their total."),
                 (400, 401, 404),
-                params=EXECUTION_FILTERS + _paging(schemas.EXECUTION_PAGE_DEFAULT),
+                params=EXECUTION_FILTERS + _paging(limits.EXECUTION_PAGE_DEFAULT),
             ),
         },
         "/aitp/tasks/schedule/{schedule_id}/upcoming": {
@@ -247,8 +247,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                 params=[
                     _query(
                         "count",
-                        {"type": "integer", "minimum": 1, "maximum": schemas.UPCOMING_MAX, "default": 10},
-                        f"How many, 1..{schemas.UPCOMING_MAX}.",
+                        {"type": "integer", "minimum": 1, "maximum": limits.UPCOMING_MAX, "default": 10},
+                        f"How many, 1..{limits.UPCOMING_MAX}.",
                     )
                 ],
             ),
@@ -334,7 +334,7 @@ def _backfill_op() -> dict:
     operation = _op(
         "backfillSchedule",
         "Fire the occurrences in [start, end) that have no execution yet, oldest first, each once, with "
-        f"trigger BACKFILL (201); dry_run lists them and fires nothing (200). Over {schemas.BACKFILL_MAX:,} "
+        f"trigger BACKFILL (201); dry_run lists them and fires nothing (200). Over {limits.BACKFILL_MAX:,} "
         "occurrences is a 400; a one-time or DELETED schedule, or too few remaining_runs, a 409.",
         (201, "Backfill", "How many fired, and each occurrence's action (FIRE or EXISTS)."),
         (*BODY_ERRORS, 404, 409),

@@ -8,15 +8,8 @@ from werkzeug.routing import BaseConverter
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import answers, backfill, changes, schedules
-from .schemas import (
-    EXECUTION_LIST_QUERY,
-    EXECUTION_PAGE_DEFAULT,
-    SCHEDULE_LIST_QUERY,
-    SCHEDULE_PAGE_DEFAULT,
-    loads,
-    parse_paging,
-    takes_query,
-)
+from .limits import EXECUTION_PAGE_DEFAULT, SCHEDULE_PAGE_DEFAULT
+from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, loads, parse_paging, takes_query
 
 bp = Blueprint("api_schedules", __name__, url_prefix="/aitp")
 

@@ -1,5 +1,5 @@
-"""Request limits and the JSON Schemas of the request bodies: the API validates with them, the
-dashboard's forms and OpenAPI read their limits from here, and paging is parsed here."""
+"""The JSON Schemas of the request bodies: the API validates with them, OpenAPI publishes them, and
+paging is parsed here. Their limits live in limits.py."""
 
 from __future__ import annotations
 
@@ -26,36 +26,37 @@ from ..models import (
 )
 from ..scheduling.calendars import MAX_DATES, HolidayRule
 from ..scheduling.cron import DstGap, DstRepeat
-
-# Field limits: the one definition of each.
-TEXT_MAX = 200  # task_type, capability_required, cron_expression, a capability
-ID_MAX = 128  # an agent (client) id
-ZONE_MAX = 64  # an IANA zone name
-INSTANT_MAX = 64  # an ISO 8601 instant as text
-DESCRIPTION_MAX = 2000
-ERROR_MESSAGE_MAX = 10000
-MAX_INPUT_BYTES = 64 * 1024  # input_data, serialized
-PRIORITY_MIN, PRIORITY_MAX, DEFAULT_PRIORITY = 1, 10, 5
-PREVIEW_COUNT_MIN, PREVIEW_COUNT_MAX, DEFAULT_PREVIEW_COUNT = 1, 50, 5
-CLAIM_LIMIT_MAX = 100
-LEASE_SECONDS_MAX = 86400
-MAX_OFFSET = 2**31 - 1  # past it the databases overflow
-CATCHUP_WINDOW_MAX = 31536000  # a year, in seconds
-MAX_RUNS_MAX = 1000000
-JITTER_MAX = 3600
-TIMEOUT_MAX, DEFAULT_TIMEOUT = 604800, 300  # a week; the lease a claim grants by default
-PAUSE_AFTER_MAX = 1000
-RETRY_ATTEMPTS_MAX = 20
-RETRY_INTERVAL_MAX = 86400
-BACKOFF_MIN, BACKOFF_MAX = 1.0, 10.0
-BACKFILL_MAX = 1000  # occurrences one backfill may cover
-UPCOMING_MAX = 100
-UNCLAIMED_ALERT_MIN, UNCLAIMED_ALERT_MAX = 1, 604800  # unclaimed_alert_seconds: one second to one week
-URL_MAX = 2000  # a webhook URL
-
-# Deeper JSON than this is refused: no real payload needs it, and deep nesting costs stack in every
-# walk over it (decoding, validation, storage).
-MAX_JSON_DEPTH = 64
+from .limits import (
+    BACKOFF_MAX,
+    BACKOFF_MIN,
+    CATCHUP_WINDOW_MAX,
+    CLAIM_LIMIT_MAX,
+    DESCRIPTION_MAX,
+    ERROR_MESSAGE_MAX,
+    ICS_MAX_CHARACTERS,
+    ID_MAX,
+    INSTANT_MAX,
+    JITTER_MAX,
+    LEASE_SECONDS_MAX,
+    MAX_JSON_DEPTH,
+    MAX_OFFSET,
+    MAX_RUNS_MAX,
+    PAGE_LIMIT_MAX,
+    PAGE_LIMIT_MIN,
+    PAUSE_AFTER_MAX,
+    PREVIEW_COUNT_MAX,
+    PREVIEW_COUNT_MIN,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    RETRY_ATTEMPTS_MAX,
+    RETRY_INTERVAL_MAX,
+    TEXT_MAX,
+    TIMEOUT_MAX,
+    UNCLAIMED_ALERT_MAX,
+    UNCLAIMED_ALERT_MIN,
+    URL_MAX,
+    ZONE_MAX,
+)
 
 EDITABLE_STATUSES = [ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED]
 _TEXT = {"type": "string", "minLength": 1, "maxLength": TEXT_MAX}
@@ -201,8 +202,6 @@ CLAIM = {
     "additionalProperties": False,
 }
 
-# Written as JSON escapes, this many characters still fit the 1 MiB body limit (ten years of holidays take ~20 kB).
-ICS_MAX_CHARACTERS = 150_000
 CALENDAR_FIELDS: dict[str, Any] = {
     "name": _TEXT,
     "dates": {
@@ -268,10 +267,7 @@ BACKFILL = {
     "additionalProperties": False,
 }
 
-# Every paged list takes limit in 1..100 (each has its own default) and offset or cursor.
-PAGE_LIMIT_MIN, PAGE_LIMIT_MAX = 1, 100
-SCHEDULE_PAGE_DEFAULT = 20  # GET /aitp/tasks/schedule
-EXECUTION_PAGE_DEFAULT = 50  # GET /aitp/tasks/schedule/{id}/executions
+# The query parameters each paged list takes: auth.require_agent refuses any other.
 PAGING_QUERY = ("limit", "offset", "cursor")
 SCHEDULE_LIST_QUERY = ("client_id", "status", *PAGING_QUERY)
 EXECUTION_LIST_QUERY = ("status", "trigger", *PAGING_QUERY)

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from .. import clock
-from ..api.schemas import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
+from ..api.limits import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
 from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..scheduling import changes, cron, schedules

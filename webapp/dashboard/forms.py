@@ -21,7 +21,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from ..api import schemas
+from ..api import limits
 from ..errors import ServiceError
 from ..models import ScheduledTask
 from ..scheduling import cron
@@ -166,17 +166,17 @@ class ScheduleForm(PolicyFields, AdvancedFields, FlaskForm):
     task_type = StringField(
         "Task type",
         [InputRequired("Give the task type")],
-        render_kw={"required": True, "maxlength": schemas.TEXT_MAX, **_CODE},
+        render_kw={"required": True, "maxlength": limits.TEXT_MAX, **_CODE},
     )
     capability_required = StringField(
         "Capability required",
         [InputRequired("Give the capability a worker needs")],
-        render_kw={"required": True, "maxlength": schemas.TEXT_MAX, "list": "capability-list", **_CODE},
+        render_kw={"required": True, "maxlength": limits.TEXT_MAX, "list": "capability-list", **_CODE},
     )
     priority = IntegerField(
-        f"Priority ({schemas.PRIORITY_MIN} lowest – {schemas.PRIORITY_MAX} highest)",
-        default=schemas.DEFAULT_PRIORITY,
-        render_kw={"min": schemas.PRIORITY_MIN, "max": schemas.PRIORITY_MAX},
+        f"Priority ({limits.PRIORITY_MIN} lowest – {limits.PRIORITY_MAX} highest)",
+        default=limits.DEFAULT_PRIORITY,
+        render_kw={"min": limits.PRIORITY_MIN, "max": limits.PRIORITY_MAX},
     )
     kind = RadioField("Runs", choices=choices(builder.KINDS), default="daily")
     at_time = StringField("At", default="09:00", render_kw={"type": "time"})
@@ -186,7 +186,7 @@ class ScheduleForm(PolicyFields, AdvancedFields, FlaskForm):
     cron_expression = StringField("Cron expression", render_kw={"placeholder": "*/15 9-17 * * 1-5", **_CODE})
     timezone = StringField("Time zone", default="UTC", render_kw={"list": "tz-list", **_CODE})
     input_data = TextAreaField("Input data (a JSON object)", default="{}", render_kw={"rows": 6, **_CODE})
-    description = TextAreaField("Description", render_kw={"rows": 2, "maxlength": schemas.DESCRIPTION_MAX})
+    description = TextAreaField("Description", render_kw={"rows": 2, "maxlength": limits.DESCRIPTION_MAX})
 
     def validate_input_data(self, field) -> None:
         """Refuse text that is not JSON; the service checks that it is an object and its size."""
@@ -195,7 +195,7 @@ class ScheduleForm(PolicyFields, AdvancedFields, FlaskForm):
         except json.JSONDecodeError as err:
             raise ValidationError(f"Not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
         except RecursionError:
-            raise ValidationError(f"Nested too deeply (limit {schemas.MAX_JSON_DEPTH} levels)") from None
+            raise ValidationError(f"Nested too deeply (limit {limits.MAX_JSON_DEPTH} levels)") from None
 
     def fill_from(self, schedule: ScheduledTask) -> None:
         """Load a stored schedule into the form for editing."""
@@ -273,7 +273,7 @@ class CalendarForm(FlaskForm):
 
     client_id = SelectField("Client (agent)", validate_choice=False)
     name = StringField(
-        "Name", [InputRequired("Give the calendar a name")], render_kw={"maxlength": schemas.TEXT_MAX, "required": True}
+        "Name", [InputRequired("Give the calendar a name")], render_kw={"maxlength": limits.TEXT_MAX, "required": True}
     )
     dates = TextAreaField(
         "Dates (YYYY-MM-DD, one per line or separated by commas)",
@@ -300,9 +300,9 @@ class AgentForm(FlaskForm):
     """Register an agent; its key is shown once."""
 
     agent_id = StringField(
-        "Agent id", [InputRequired(), Length(max=schemas.ID_MAX)], render_kw={"placeholder": "client-123", **_CODE}
+        "Agent id", [InputRequired(), Length(max=limits.ID_MAX)], render_kw={"placeholder": "client-123", **_CODE}
     )
-    name = StringField("Name", [Length(max=schemas.TEXT_MAX)])
+    name = StringField("Name", [Length(max=limits.TEXT_MAX)])
     capabilities = StringField(
         "Capabilities (separated by commas or spaces)", render_kw={"placeholder": "report-v1, email-v2", **_CODE}
     )
@@ -326,7 +326,7 @@ class PreviewForm(PolicyFields, FlaskForm):
     start = StringField("Starting from (optional, local time)", render_kw={"type": "datetime-local"})
     count = IntegerField(
         "Runs to show",
-        [Optional(), NumberRange(schemas.PREVIEW_COUNT_MIN, schemas.PREVIEW_COUNT_MAX)],
+        [Optional(), NumberRange(limits.PREVIEW_COUNT_MIN, limits.PREVIEW_COUNT_MAX)],
         default=8,
-        render_kw={"min": schemas.PREVIEW_COUNT_MIN, "max": schemas.PREVIEW_COUNT_MAX},
+        render_kw={"min": limits.PREVIEW_COUNT_MIN, "max": limits.PREVIEW_COUNT_MAX},
     )

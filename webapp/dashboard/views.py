@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 
 from .. import clock
-from ..api.schemas import SCHEDULE_PAGE_DEFAULT, parse_paging
+from ..api.limits import SCHEDULE_PAGE_DEFAULT
+from ..api.schemas import parse_paging
 from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..events import audit_query

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ..api.schemas import URL_MAX
+from ..api.limits import URL_MAX
 
 # Shared address space (RFC 6598, carrier-grade NAT) is not public either; some clouds serve metadata there.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")

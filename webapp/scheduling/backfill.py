@@ -18,7 +18,8 @@ from itertools import islice
 import sqlalchemy as sa
 
 from .. import clock
-from ..api.schemas import BACKFILL, BACKFILL_MAX, UPCOMING_MAX, range_message, validate
+from ..api.limits import BACKFILL_MAX, UPCOMING_MAX
+from ..api.schemas import BACKFILL, range_message, validate
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import conflict, invalid

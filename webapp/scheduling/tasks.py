@@ -28,7 +28,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from .. import clock
-from ..api.schemas import CLAIM, COMPLETE, DEFAULT_TIMEOUT, FAIL, HEARTBEAT, validate
+from ..api.limits import DEFAULT_TIMEOUT
+from ..api.schemas import CLAIM, COMPLETE, FAIL, HEARTBEAT, validate
 from ..auth import Caller
 from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
