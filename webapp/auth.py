@@ -13,7 +13,7 @@ from flask import g, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .api.limits import ID_MAX
-from .api.schemas import check_query
+from .api.validation import check_query
 from .errors import ServiceError, invalid
 from .extensions import db, write_transaction
 from .models import Agent, Operator
@@ -107,7 +107,7 @@ def current_caller() -> Caller:
 def require_agent(view):
     """Refuse a /aitp call without a valid bearer key (401); set g.caller otherwise.
 
-    Then refuse a query parameter the view does not declare with api.schemas.takes_query (400),
+    Then refuse a query parameter the view does not declare with api.validation.takes_query (400),
     so no endpoint silently ignores one.
     """
     allowed = getattr(view, "query_parameters", ())

@@ -9,7 +9,8 @@ from ..auth import current_caller, require_agent
 from ..scheduling import calendar_store, schedules
 from .limits import SCHEDULE_PAGE_DEFAULT
 from .schedules import json_body
-from .schemas import CALENDAR_LIST_QUERY, parse_paging, takes_query
+from .schemas import CALENDAR_LIST_QUERY
+from .validation import parse_paging, takes_query
 
 bp = Blueprint("api_calendars", __name__, url_prefix="/aitp")
 

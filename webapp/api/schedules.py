@@ -9,7 +9,8 @@ from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import answers, backfill, changes, schedules
 from .limits import EXECUTION_PAGE_DEFAULT, SCHEDULE_PAGE_DEFAULT
-from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY, loads, parse_paging, takes_query
+from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY
+from .validation import loads, parse_paging, takes_query
 
 bp = Blueprint("api_schedules", __name__, url_prefix="/aitp")
 

@@ -9,7 +9,8 @@ from ..clock import iso_z
 from ..scheduling import dispatcher, tasks
 from ..scheduling.answers import execution_dict, task_dict
 from .schedules import json_body, register_id_converters
-from .schemas import RUN, validate
+from .schemas import RUN
+from .validation import validate
 
 bp = Blueprint("api_tasks", __name__, url_prefix="/aitp")
 bp.record_once(register_id_converters)

@@ -8,7 +8,8 @@ from ..auth import current_caller, require_agent
 from ..events import audit, audit_query, webhooks
 from ..scheduling.schedules import page_cursor
 from .schedules import json_body
-from .schemas import AUDIT_LIST_QUERY, DELIVERY_LIST_QUERY, PAGING_QUERY, parse_paging, takes_query
+from .schemas import AUDIT_LIST_QUERY, DELIVERY_LIST_QUERY, PAGING_QUERY
+from .validation import parse_paging, takes_query
 
 bp = Blueprint("api_webhooks", __name__, url_prefix="/aitp")
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 
 from .. import clock
 from ..api.limits import SCHEDULE_PAGE_DEFAULT
-from ..api.schemas import parse_paging
+from ..api.validation import parse_paging
 from ..auth import OPERATOR
 from ..errors import ServiceError
 from ..events import audit_query

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from .. import clock
 from ..api.limits import BACKFILL_MAX, UPCOMING_MAX
-from ..api.schemas import BACKFILL, range_message, validate
+from ..api.schemas import BACKFILL
+from ..api.validation import range_message, validate
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import conflict, invalid

@@ -7,7 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from .. import clock
-from ..api.schemas import CALENDAR_CREATE, CALENDAR_UPDATE, validate
+from ..api.schemas import CALENDAR_CREATE, CALENDAR_UPDATE
+from ..api.validation import validate
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import conflict, invalid, not_found

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import clock
-from ..api.schemas import SCHEDULE_UPDATE, validate
+from ..api.schemas import SCHEDULE_UPDATE
+from ..api.validation import validate
 from ..auth import Caller
 from ..extensions import db
 from ..models import ScheduledTask

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..api.limits import DEFAULT_PREVIEW_COUNT, DEFAULT_PRIORITY, MAX_INPUT_BYTES
-from ..api.schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE, problems, validate
+from ..api.schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE
+from ..api.validation import problems, validate
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError, conflict, invalid, not_found

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..api.limits import DEFAULT_TIMEOUT
-from ..api.schemas import CLAIM, COMPLETE, FAIL, HEARTBEAT, validate
+from ..api.schemas import CLAIM, COMPLETE, FAIL, HEARTBEAT
+from ..api.validation import validate
 from ..auth import Caller
 from ..clock import as_utc, iso_z
 from ..errors import conflict, invalid, not_found
