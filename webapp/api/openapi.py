@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of /aitp, built from the JSON Schemas the API validates with.
 
 Request bodies are the very schemas in webapp/api/schemas.py that `validate` applies, and response
-bodies are the schemas the tests check real answers against, so the document cannot drift
-from the code without a test noticing (tests/test_openapi.py also compares it with the routes).
+bodies are the schemas in webapp/api/responses.py the tests check real answers against, so the document
+cannot drift from the code without a test noticing (tests/api/test_openapi.py also compares it with the
+routes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flask import Blueprint, Flask, jsonify
 
 from ..errors import ERROR_CODES, codes_of
 from ..models import ExecutionStatus, ExecutionTrigger, ScheduleStatus
-from . import limits, openapi_events, schemas
+from . import limits, openapi_events, responses, schemas
 
 bp = Blueprint("api_openapi", __name__, url_prefix="/aitp")
 
@@ -49,24 +50,24 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "FailRequest": schemas.FAIL,
     "HeartbeatRequest": schemas.HEARTBEAT,
     "BackfillRequest": schemas.BACKFILL,
-    "Backfill": schemas.BACKFILL_OUT,
-    "Upcoming": schemas.UPCOMING_OUT,
-    "Heartbeat": schemas.HEARTBEAT_OUT,
-    "Schedule": schemas.SCHEDULE_OUT,
-    "ScheduleList": schemas.SCHEDULE_LIST_OUT,
-    "ScheduleDeleted": schemas.SCHEDULE_DELETED_OUT,
-    "Execution": schemas.EXECUTION_OUT,
-    "ExecutionList": schemas.EXECUTION_LIST_OUT,
-    "Preview": schemas.PREVIEW_OUT,
-    "Task": schemas.TASK_OUT,
-    "ClaimResult": schemas.CLAIM_OUT,
-    "Error": schemas.ERROR_OUT,
+    "Backfill": responses.BACKFILL_OUT,
+    "Upcoming": responses.UPCOMING_OUT,
+    "Heartbeat": responses.HEARTBEAT_OUT,
+    "Schedule": responses.SCHEDULE_OUT,
+    "ScheduleList": responses.SCHEDULE_LIST_OUT,
+    "ScheduleDeleted": responses.SCHEDULE_DELETED_OUT,
+    "Execution": responses.EXECUTION_OUT,
+    "ExecutionList": responses.EXECUTION_LIST_OUT,
+    "Preview": responses.PREVIEW_OUT,
+    "Task": responses.TASK_OUT,
+    "ClaimResult": responses.CLAIM_OUT,
+    "Error": responses.ERROR_OUT,
     "CalendarCreate": schemas.CALENDAR_CREATE,
     "CalendarUpdate": schemas.CALENDAR_UPDATE,
-    "Calendar": schemas.CALENDAR_OUT,
-    "CalendarList": schemas.CALENDAR_LIST_OUT,
-    "CalendarDeleted": schemas.CALENDAR_DELETED_OUT,
-    "PreviewChange": schemas.PREVIEW_CHANGE_OUT,
+    "Calendar": responses.CALENDAR_OUT,
+    "CalendarList": responses.CALENDAR_LIST_OUT,
+    "CalendarDeleted": responses.CALENDAR_DELETED_OUT,
+    "PreviewChange": responses.PREVIEW_CHANGE_OUT,
     **openapi_events.COMPONENTS,
 }
 

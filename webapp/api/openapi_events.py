@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import DeliveryStatus
-from . import schemas
+from . import responses, schemas
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "WebhookCreate": schemas.WEBHOOK_CREATE,
-    "Webhook": schemas.WEBHOOK_OUT,
-    "WebhookCreated": schemas.WEBHOOK_CREATED_OUT,
-    "WebhookList": schemas.WEBHOOK_LIST_OUT,
-    "WebhookDeleted": schemas.WEBHOOK_DELETED_OUT,
-    "Delivery": schemas.DELIVERY_OUT,
-    "DeliveryList": schemas.DELIVERY_LIST_OUT,
-    "AuditEntry": schemas.AUDIT_OUT,
-    "AuditList": schemas.AUDIT_LIST_OUT,
+    "Webhook": responses.WEBHOOK_OUT,
+    "WebhookCreated": responses.WEBHOOK_CREATED_OUT,
+    "WebhookList": responses.WEBHOOK_LIST_OUT,
+    "WebhookDeleted": responses.WEBHOOK_DELETED_OUT,
+    "Delivery": responses.DELIVERY_OUT,
+    "DeliveryList": responses.DELIVERY_LIST_OUT,
+    "AuditEntry": responses.AUDIT_OUT,
+    "AuditList": responses.AUDIT_LIST_OUT,
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {

@@ -1,0 +1,351 @@
+"""The JSON Schemas of the response bodies: the OpenAPI document publishes them and the tests check real
+answers against them. Fields that answer a request field share its schema from schemas.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import (
+    TEST_EVENT,
+    ActorType,
+    DeliveryStatus,
+    EventType,
+    ExecutionReason,
+    ExecutionStatus,
+    ExecutionTrigger,
+    ScheduleStatus,
+    TaskStatus,
+)
+from ..scheduling.calendars import MAX_DATES, HolidayRule
+from ..scheduling.cron import DstGap, DstRepeat
+from .limits import PRIORITY_MAX, PRIORITY_MIN, UNCLAIMED_ALERT_MAX, UNCLAIMED_ALERT_MIN
+from .schemas import POLICY_FIELDS, RETRY_POLICY
+
+_INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
+_MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
+_ID = {"type": "string", "minLength": 1}
+
+
+def _record(properties: dict[str, Any]) -> dict[str, Any]:
+    """Return an object schema that requires every listed field (extra fields are allowed)."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+SCHEDULE_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
+        "cron_expression": {"type": ["string", "null"]},
+        "run_at": _MAYBE_INSTANT,
+        "timezone": {"type": "string"},
+        "status": {"type": "string", "enum": list(ScheduleStatus)},
+        "next_run_at": _MAYBE_INSTANT,
+        "last_run_at": _MAYBE_INSTANT,
+        "total_runs": {"type": "integer", "minimum": 0},
+        "failed_runs": {"type": "integer", "minimum": 0},
+        "description": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+SCHEDULE_OUT["properties"]["last_error"] = {
+    "type": ["string", "null"],
+    "description": "Why it became FAILED or COMPLETED by a bound or a run limit.",
+}
+_POLICY_OUT: dict[str, Any] = {
+    **{k: {key: val for key, val in v.items() if key != "maxLength"} for k, v in POLICY_FIELDS.items()},
+    "start_at": _MAYBE_INSTANT,
+    "end_at": _MAYBE_INSTANT,
+    "retry_policy": {
+        "type": "object",
+        "properties": RETRY_POLICY["properties"],
+        "required": list(RETRY_POLICY["properties"]),
+    },
+    "remaining_runs": {"type": ["integer", "null"], "minimum": 0, "description": "Firings left under max_runs."},
+    "consecutive_failures": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "FAILED executions since the last COMPLETED one.",
+    },
+    "paused_reason": {"type": ["string", "null"], "description": "Why the schedule paused itself."},
+}
+SCHEDULE_OUT["properties"].update(_POLICY_OUT)
+SCHEDULE_OUT["required"] += list(_POLICY_OUT)
+SCHEDULE_OUT["properties"].update(
+    dst_gap={"type": "string", "enum": list(DstGap)},
+    dst_repeat={"type": "string", "enum": list(DstRepeat)},
+    calendar_id={"type": ["string", "null"]},
+    holiday_rule={"type": ["string", "null"], "enum": [*HolidayRule, None]},
+)
+SCHEDULE_OUT["required"] += ["dst_gap", "dst_repeat", "calendar_id", "holiday_rule"]
+
+CALENDAR_OUT = _record(
+    {
+        "calendar_id": {"type": "string", "pattern": "^cal-"},
+        "client_id": _ID,
+        "name": {"type": "string"},
+        "dates": {"type": "array", "items": {"type": "string", "format": "date"}, "maxItems": MAX_DATES},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+    }
+)
+SCHEDULE_OUT["properties"]["unclaimed_alert_seconds"] = {
+    "type": ["integer", "null"],
+    "minimum": UNCLAIMED_ALERT_MIN,
+    "maximum": UNCLAIMED_ALERT_MAX,
+}
+SCHEDULE_OUT["required"].append("unclaimed_alert_seconds")
+
+_PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
+
+CALENDAR_LIST_OUT = _record({"calendars": {"type": "array", "items": CALENDAR_OUT}, **_PAGE})
+CALENDAR_LIST_OUT["properties"]["next_cursor"] = {"type": ["string", "null"]}
+
+CALENDAR_DELETED_OUT = _record({"calendar_id": {"type": "string", "pattern": "^cal-"}, "deleted": {"const": True}})
+
+SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
+SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
+    "type": ["string", "null"],
+    "description": "Pass as `cursor` for the next page (constant time at any depth); null on the last page.",
+}
+
+SCHEDULE_DELETED_OUT = _record(
+    {
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "status": {"const": ScheduleStatus.DELETED},
+        "message": {"type": "string"},
+    }
+)
+
+EXECUTION_OUT = _record(
+    {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "task_id": {"type": ["string", "null"], "pattern": "^task-"},
+        "scheduled_for": _INSTANT,
+        "executed_at": _MAYBE_INSTANT,
+        "status": {"type": "string", "enum": list(ExecutionStatus)},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+        "trigger": {"type": "string", "enum": list(ExecutionTrigger)},
+        "reason": {"type": ["string", "null"], "enum": [*ExecutionReason, None]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "started_at": _MAYBE_INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "duration_seconds": {"type": ["number", "null"], "minimum": 0, "description": "finished_at - started_at."},
+    }
+)
+# The latest fired execution, on every schedule answer: a one-time schedule's says whether its run succeeded.
+LAST_RUN_OUT = {
+    "type": ["object", "null"],
+    "properties": {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "scheduled_for": _INSTANT,
+        "status": {"type": "string", "enum": list(ExecutionStatus)},
+        "finished_at": _MAYBE_INSTANT,
+        "error_message": {"type": ["string", "null"]},
+    },
+    "required": ["execution_id", "scheduled_for", "status", "finished_at", "error_message"],
+}
+SCHEDULE_OUT["properties"]["last_run"] = LAST_RUN_OUT
+SCHEDULE_OUT["required"].append("last_run")
+
+EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
+EXECUTION_LIST_OUT["properties"].update(
+    limit=_PAGE["limit"], offset=_PAGE["offset"], next_cursor=SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+)
+
+PREVIEW_OUT = _record(
+    {
+        "cron_expression": {"type": "string"},
+        "timezone": {"type": "string"},
+        "description": {"type": "string", "minLength": 1},
+        "next_runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": _INSTANT,
+                    "local": {"type": "string", "format": "date-time", "pattern": "[+-][0-9]{2}:[0-9]{2}$"},
+                    "note": {
+                        "type": ["string", "null"],
+                        "description": "Daylight saving: shifted, skipped (does not fire), first or second.",
+                    },
+                    "holiday": {
+                        "type": ["string", "null"],
+                        "enum": ["moved", "holiday", None],
+                        "description": "moved: to another business day; holiday: recorded SKIPPED, no task.",
+                    },
+                    "nominal": {**_INSTANT, "description": "The cron occurrence, before a holiday move."},
+                    "fires": {"type": "boolean"},
+                },
+                "required": ["at", "local"],
+            },
+        },
+    }
+)
+
+PREVIEW_OUT["properties"].update(
+    dst_gap=SCHEDULE_OUT["properties"]["dst_gap"],
+    dst_repeat=SCHEDULE_OUT["properties"]["dst_repeat"],
+    calendar_id=SCHEDULE_OUT["properties"]["calendar_id"],
+    holiday_rule=SCHEDULE_OUT["properties"]["holiday_rule"],
+)
+
+_RUNS = {"type": "array", "items": PREVIEW_OUT["properties"]["next_runs"]["items"]}
+PREVIEW_CHANGE_OUT = _record({"before": _RUNS, "after": _RUNS, "added": _RUNS, "removed": _RUNS})
+
+TASK_OUT = _record(
+    {
+        "task_id": {"type": "string", "pattern": "^task-"},
+        "client_id": _ID,
+        "task_type": {"type": "string"},
+        "capability_required": {"type": "string"},
+        "input_data": {"type": "object"},
+        "priority": {"type": "integer"},
+        "status": {"type": "string", "enum": list(TaskStatus)},
+        "agent_id": {"type": ["string", "null"]},
+        "lease_expires_at": _MAYBE_INSTANT,
+        "attempts": {"type": "integer", "minimum": 0},
+        "result_data": {},
+        "error_message": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "updated_at": _INSTANT,
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "not_before": _MAYBE_INSTANT,
+        "timeout_seconds": {"type": "integer", "minimum": 1},
+        "cancel_requested": {"type": "boolean"},
+        "started_at": _MAYBE_INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "duration_seconds": {"type": ["number", "null"], "minimum": 0},
+    }
+)
+
+TASK_OUT["properties"]["schedule_id"] = {"type": ["string", "null"], "pattern": "^sched-"}
+TASK_OUT["properties"]["execution"] = {"anyOf": [EXECUTION_OUT, {"type": "null"}]}
+
+CLAIM_OUT = _record({"tasks": {"type": "array", "items": TASK_OUT}})
+
+ERROR_OUT = _record(
+    {
+        "error": _record(
+            {
+                "code": {"type": "string", "minLength": 1},
+                "message": {"type": "string", "minLength": 1},
+                "field": {"type": ["string", "null"]},
+            }
+        )
+    }
+)
+
+HEARTBEAT_OUT = _record(
+    {
+        "task_id": {"type": "string", "pattern": "^task-"},
+        "lease_expires_at": _INSTANT,
+        "cancel_requested": {"type": "boolean"},
+    }
+)
+
+_HOLIDAY_MARK = {"type": ["string", "null"], "enum": ["moved", "holiday", None]}
+UPCOMING_OUT = _record(
+    {
+        "upcoming": {
+            "type": "array",
+            "items": _record(
+                {
+                    "scheduled_for": _INSTANT,
+                    "fire_at": _INSTANT,
+                    "local": {"type": "string", "format": "date-time"},
+                    "note": {
+                        "type": ["string", "null"],
+                        "description": "What moved or marked the run: moved, holiday (recorded skipped, no task), "
+                        "and the daylight-saving note (shifted, first, second), joined by '; '.",
+                    },
+                }
+            ),
+        }
+    }
+)
+
+_UPCOMING_ITEM = UPCOMING_OUT["properties"]["upcoming"]["items"]["properties"]
+_UPCOMING_ITEM["holiday"] = _HOLIDAY_MARK
+_UPCOMING_ITEM["nominal"] = {**_INSTANT, "description": "The cron occurrence, before a holiday move."}
+
+BACKFILL_OUT = _record(
+    {
+        "fired": {"type": "integer", "minimum": 0},
+        "occurrences": {
+            "type": "array",
+            "items": _record({"scheduled_for": _INSTANT, "action": {"type": "string", "enum": ["FIRE", "EXISTS"]}}),
+        },
+    }
+)
+
+WEBHOOK_OUT = _record(
+    {
+        "webhook_id": {"type": "string", "pattern": "^wh-"},
+        "client_id": _ID,
+        "url": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "string", "enum": [e.value for e in EventType]}},
+        "description": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+    }
+)
+WEBHOOK_CREATED_OUT = _record({**WEBHOOK_OUT["properties"], "secret": {"type": "string", "minLength": 32}})
+WEBHOOK_CREATED_OUT["properties"]["secret"]["description"] = "The signing secret, shown in this answer only."
+WEBHOOK_LIST_OUT = _record({"webhooks": {"type": "array", "items": WEBHOOK_OUT}, **_PAGE})
+WEBHOOK_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+WEBHOOK_DELETED_OUT = _record({"webhook_id": {"type": "string"}, "deleted": {"const": True}})
+
+DELIVERY_OUT = _record(
+    {
+        "delivery_id": {"type": "string", "pattern": "^dlv-"},
+        "webhook_id": {"type": "string", "pattern": "^wh-"},
+        "event_id": {"type": "string", "pattern": "^evt-"},
+        "event": {"type": "string", "enum": [*(e.value for e in EventType), TEST_EVENT]},
+        "status": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "next_attempt_at": _MAYBE_INSTANT,
+        "last_status_code": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "created_at": _INSTANT,
+        "finished_at": _MAYBE_INSTANT,
+        "attempt_log": {
+            "type": "array",
+            "items": _record(
+                {
+                    "number": {"type": "integer", "minimum": 1},
+                    "attempted_at": _INSTANT,
+                    "status_code": {"type": ["integer", "null"]},
+                    "duration_ms": {"type": "integer", "minimum": 0},
+                    "error": {"type": ["string", "null"]},
+                }
+            ),
+        },
+    }
+)
+DELIVERY_LIST_OUT = _record({"deliveries": {"type": "array", "items": DELIVERY_OUT}, **_PAGE})
+DELIVERY_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+
+AUDIT_OUT = _record(
+    {
+        "audit_id": {"type": "string", "pattern": "^aud-"},
+        "at": _INSTANT,
+        "actor": _record(
+            {"type": {"type": "string", "enum": [a.value for a in ActorType]}, "id": {"type": ["string", "null"]}}
+        ),
+        "action": {"type": "string"},
+        "schedule_id": {"type": "string", "pattern": "^sched-"},
+        "changes": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2},
+            "description": "{field: [old, new]} for every field the action changed.",
+        },
+    }
+)
+AUDIT_LIST_OUT = _record({"events": {"type": "array", "items": AUDIT_OUT}, **_PAGE})
+AUDIT_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
