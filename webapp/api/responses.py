@@ -31,13 +31,32 @@ def _record(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
+_PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
+_CURSOR = {
+    "type": ["string", "null"],
+    "description": "Pass as `cursor` for the next page (constant time at any depth); null on the last page.",
+}
+
+
+def _page_of(name: str, item: dict[str, Any], cursor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a page of a list: its items under `name`, the total, limit and offset, then the next cursor."""
+    page = _record({name: {"type": "array", "items": item}, **_PAGE})
+    page["properties"]["next_cursor"] = cursor or _CURSOR  # answered, not required
+    return page
+
+
+# What a schedule runs: the same fields on the schedule and on each task it creates.
+_WORK = {
+    "client_id": _ID,
+    "task_type": {"type": "string"},
+    "capability_required": {"type": "string"},
+    "input_data": {"type": "object"},
+}
+
 SCHEDULE_OUT = _record(
     {
         "schedule_id": {"type": "string", "pattern": "^sched-"},
-        "client_id": _ID,
-        "task_type": {"type": "string"},
-        "capability_required": {"type": "string"},
-        "input_data": {"type": "object"},
+        **_WORK,
         "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
         "cron_expression": {"type": ["string", "null"]},
         "run_at": _MAYBE_INSTANT,
@@ -56,7 +75,21 @@ SCHEDULE_OUT["properties"]["last_error"] = {
     "type": ["string", "null"],
     "description": "Why it became FAILED or COMPLETED by a bound or a run limit.",
 }
-_POLICY_OUT: dict[str, Any] = {
+# The latest fired execution, on every schedule answer: a one-time schedule's says whether its run succeeded.
+LAST_RUN_OUT = {
+    "type": ["object", "null"],
+    "properties": {
+        "execution_id": {"type": "string", "pattern": "^exec-"},
+        "scheduled_for": _INSTANT,
+        "status": {"type": "string", "enum": list(ExecutionStatus)},
+        "finished_at": _MAYBE_INSTANT,
+        "error_message": {"type": ["string", "null"]},
+    },
+    "required": ["execution_id", "scheduled_for", "status", "finished_at", "error_message"],
+}
+# The rest of a schedule answer, every field required: its policies, what they have done, its timing
+# policy, its alert and its last run.
+_SCHEDULE_STATE: dict[str, Any] = {
     **{k: {key: val for key, val in v.items() if key != "maxLength"} for k, v in POLICY_FIELDS.items()},
     "start_at": _MAYBE_INSTANT,
     "end_at": _MAYBE_INSTANT,
@@ -72,16 +105,19 @@ _POLICY_OUT: dict[str, Any] = {
         "description": "FAILED executions since the last COMPLETED one.",
     },
     "paused_reason": {"type": ["string", "null"], "description": "Why the schedule paused itself."},
+    "dst_gap": {"type": "string", "enum": list(DstGap)},
+    "dst_repeat": {"type": "string", "enum": list(DstRepeat)},
+    "calendar_id": {"type": ["string", "null"]},
+    "holiday_rule": {"type": ["string", "null"], "enum": [*HolidayRule, None]},
+    "unclaimed_alert_seconds": {
+        "type": ["integer", "null"],
+        "minimum": UNCLAIMED_ALERT_MIN,
+        "maximum": UNCLAIMED_ALERT_MAX,
+    },
+    "last_run": LAST_RUN_OUT,
 }
-SCHEDULE_OUT["properties"].update(_POLICY_OUT)
-SCHEDULE_OUT["required"] += list(_POLICY_OUT)
-SCHEDULE_OUT["properties"].update(
-    dst_gap={"type": "string", "enum": list(DstGap)},
-    dst_repeat={"type": "string", "enum": list(DstRepeat)},
-    calendar_id={"type": ["string", "null"]},
-    holiday_rule={"type": ["string", "null"], "enum": [*HolidayRule, None]},
-)
-SCHEDULE_OUT["required"] += ["dst_gap", "dst_repeat", "calendar_id", "holiday_rule"]
+SCHEDULE_OUT["properties"].update(_SCHEDULE_STATE)
+SCHEDULE_OUT["required"] += list(_SCHEDULE_STATE)
 
 CALENDAR_OUT = _record(
     {
@@ -93,25 +129,12 @@ CALENDAR_OUT = _record(
         "updated_at": _INSTANT,
     }
 )
-SCHEDULE_OUT["properties"]["unclaimed_alert_seconds"] = {
-    "type": ["integer", "null"],
-    "minimum": UNCLAIMED_ALERT_MIN,
-    "maximum": UNCLAIMED_ALERT_MAX,
-}
-SCHEDULE_OUT["required"].append("unclaimed_alert_seconds")
 
-_PAGE = {"total": {"type": "integer", "minimum": 0}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}
-
-CALENDAR_LIST_OUT = _record({"calendars": {"type": "array", "items": CALENDAR_OUT}, **_PAGE})
-CALENDAR_LIST_OUT["properties"]["next_cursor"] = {"type": ["string", "null"]}
+CALENDAR_LIST_OUT = _page_of("calendars", CALENDAR_OUT, cursor={"type": ["string", "null"]})
 
 CALENDAR_DELETED_OUT = _record({"calendar_id": {"type": "string", "pattern": "^cal-"}, "deleted": {"const": True}})
 
-SCHEDULE_LIST_OUT = _record({"schedules": {"type": "array", "items": SCHEDULE_OUT}, **_PAGE})
-SCHEDULE_LIST_OUT["properties"]["next_cursor"] = {
-    "type": ["string", "null"],
-    "description": "Pass as `cursor` for the next page (constant time at any depth); null on the last page.",
-}
+SCHEDULE_LIST_OUT = _page_of("schedules", SCHEDULE_OUT)
 
 SCHEDULE_DELETED_OUT = _record(
     {
@@ -139,25 +162,12 @@ EXECUTION_OUT = _record(
         "duration_seconds": {"type": ["number", "null"], "minimum": 0, "description": "finished_at - started_at."},
     }
 )
-# The latest fired execution, on every schedule answer: a one-time schedule's says whether its run succeeded.
-LAST_RUN_OUT = {
-    "type": ["object", "null"],
-    "properties": {
-        "execution_id": {"type": "string", "pattern": "^exec-"},
-        "scheduled_for": _INSTANT,
-        "status": {"type": "string", "enum": list(ExecutionStatus)},
-        "finished_at": _MAYBE_INSTANT,
-        "error_message": {"type": ["string", "null"]},
-    },
-    "required": ["execution_id", "scheduled_for", "status", "finished_at", "error_message"],
-}
-SCHEDULE_OUT["properties"]["last_run"] = LAST_RUN_OUT
-SCHEDULE_OUT["required"].append("last_run")
 
 EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
-EXECUTION_LIST_OUT["properties"].update(
-    limit=_PAGE["limit"], offset=_PAGE["offset"], next_cursor=SCHEDULE_LIST_OUT["properties"]["next_cursor"]
-)
+EXECUTION_LIST_OUT["properties"].update(limit=_PAGE["limit"], offset=_PAGE["offset"], next_cursor=_CURSOR)
+
+# The cron occurrence of a run a holiday moved.
+_NOMINAL = {**_INSTANT, "description": "The cron occurrence, before a holiday move."}
 
 PREVIEW_OUT = _record(
     {
@@ -180,7 +190,7 @@ PREVIEW_OUT = _record(
                         "enum": ["moved", "holiday", None],
                         "description": "moved: to another business day; holiday: recorded SKIPPED, no task.",
                     },
-                    "nominal": {**_INSTANT, "description": "The cron occurrence, before a holiday move."},
+                    "nominal": _NOMINAL,
                     "fires": {"type": "boolean"},
                 },
                 "required": ["at", "local"],
@@ -202,10 +212,7 @@ PREVIEW_CHANGE_OUT = _record({"before": _RUNS, "after": _RUNS, "added": _RUNS, "
 TASK_OUT = _record(
     {
         "task_id": {"type": "string", "pattern": "^task-"},
-        "client_id": _ID,
-        "task_type": {"type": "string"},
-        "capability_required": {"type": "string"},
-        "input_data": {"type": "object"},
+        **_WORK,
         "priority": {"type": "integer"},
         "status": {"type": "string", "enum": list(TaskStatus)},
         "agent_id": {"type": ["string", "null"]},
@@ -273,7 +280,7 @@ UPCOMING_OUT = _record(
 
 _UPCOMING_ITEM = UPCOMING_OUT["properties"]["upcoming"]["items"]["properties"]
 _UPCOMING_ITEM["holiday"] = _HOLIDAY_MARK
-_UPCOMING_ITEM["nominal"] = {**_INSTANT, "description": "The cron occurrence, before a holiday move."}
+_UPCOMING_ITEM["nominal"] = _NOMINAL
 
 BACKFILL_OUT = _record(
     {
@@ -297,8 +304,7 @@ WEBHOOK_OUT = _record(
 )
 WEBHOOK_CREATED_OUT = _record({**WEBHOOK_OUT["properties"], "secret": {"type": "string", "minLength": 32}})
 WEBHOOK_CREATED_OUT["properties"]["secret"]["description"] = "The signing secret, shown in this answer only."
-WEBHOOK_LIST_OUT = _record({"webhooks": {"type": "array", "items": WEBHOOK_OUT}, **_PAGE})
-WEBHOOK_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+WEBHOOK_LIST_OUT = _page_of("webhooks", WEBHOOK_OUT)
 WEBHOOK_DELETED_OUT = _record({"webhook_id": {"type": "string"}, "deleted": {"const": True}})
 
 DELIVERY_OUT = _record(
@@ -328,8 +334,7 @@ DELIVERY_OUT = _record(
         },
     }
 )
-DELIVERY_LIST_OUT = _record({"deliveries": {"type": "array", "items": DELIVERY_OUT}, **_PAGE})
-DELIVERY_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+DELIVERY_LIST_OUT = _page_of("deliveries", DELIVERY_OUT)
 
 AUDIT_OUT = _record(
     {
@@ -347,5 +352,4 @@ AUDIT_OUT = _record(
         },
     }
 )
-AUDIT_LIST_OUT = _record({"events": {"type": "array", "items": AUDIT_OUT}, **_PAGE})
-AUDIT_LIST_OUT["properties"]["next_cursor"] = SCHEDULE_LIST_OUT["properties"]["next_cursor"]
+AUDIT_LIST_OUT = _page_of("events", AUDIT_OUT)
