@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..models import DeliveryStatus
-from . import responses, schemas
+from . import responses_events, schemas
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "WebhookCreate": schemas.WEBHOOK_CREATE,
-    "Webhook": responses.WEBHOOK_OUT,
-    "WebhookCreated": responses.WEBHOOK_CREATED_OUT,
-    "WebhookList": responses.WEBHOOK_LIST_OUT,
-    "WebhookDeleted": responses.WEBHOOK_DELETED_OUT,
-    "Delivery": responses.DELIVERY_OUT,
-    "DeliveryList": responses.DELIVERY_LIST_OUT,
-    "AuditEntry": responses.AUDIT_OUT,
-    "AuditList": responses.AUDIT_LIST_OUT,
+    "Webhook": responses_events.WEBHOOK_OUT,
+    "WebhookCreated": responses_events.WEBHOOK_CREATED_OUT,
+    "WebhookList": responses_events.WEBHOOK_LIST_OUT,
+    "WebhookDeleted": responses_events.WEBHOOK_DELETED_OUT,
+    "Delivery": responses_events.DELIVERY_OUT,
+    "DeliveryList": responses_events.DELIVERY_LIST_OUT,
+    "AuditEntry": responses_events.AUDIT_OUT,
+    "AuditList": responses_events.AUDIT_LIST_OUT,
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {

@@ -1,32 +1,23 @@
-"""The JSON Schemas of the response bodies: the OpenAPI document publishes them and the tests check real
-answers against them. Fields that answer a request field share its schema from schemas.py."""
+"""The JSON Schemas of the response bodies of schedules, executions, previews, calendars and tasks, and
+the pieces every answer is built from: the OpenAPI document publishes them and the tests check real answers
+against them. Fields that answer a request field share its schema from schemas.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..models import (
-    TEST_EVENT,
-    ActorType,
-    DeliveryStatus,
-    EventType,
-    ExecutionReason,
-    ExecutionStatus,
-    ExecutionTrigger,
-    ScheduleStatus,
-    TaskStatus,
-)
+from ..models import ExecutionReason, ExecutionStatus, ExecutionTrigger, ScheduleStatus, TaskStatus
 from ..scheduling.calendars import MAX_DATES, HolidayRule
 from ..scheduling.cron import DstGap, DstRepeat
 from .limits import PRIORITY_MAX, PRIORITY_MIN, UNCLAIMED_ALERT_MAX, UNCLAIMED_ALERT_MIN
 from .schemas import POLICY_FIELDS, RETRY_POLICY
 
-_INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
-_MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
-_ID = {"type": "string", "minLength": 1}
+INSTANT = {"type": "string", "format": "date-time", "pattern": "Z$"}
+MAYBE_INSTANT = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
+CLIENT_ID = {"type": "string", "minLength": 1}
 
 
-def _record(properties: dict[str, Any]) -> dict[str, Any]:
+def record(properties: dict[str, Any]) -> dict[str, Any]:
     """Return an object schema that requires every listed field (extra fields are allowed)."""
     return {"type": "object", "properties": properties, "required": list(properties)}
 
@@ -38,37 +29,37 @@ _CURSOR = {
 }
 
 
-def _page_of(name: str, item: dict[str, Any], cursor: dict[str, Any] | None = None) -> dict[str, Any]:
+def page_of(name: str, item: dict[str, Any], cursor: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return a page of a list: its items under `name`, the total, limit and offset, then the next cursor."""
-    page = _record({name: {"type": "array", "items": item}, **_PAGE})
+    page = record({name: {"type": "array", "items": item}, **_PAGE})
     page["properties"]["next_cursor"] = cursor or _CURSOR  # answered, not required
     return page
 
 
 # What a schedule runs: the same fields on the schedule and on each task it creates.
 _WORK = {
-    "client_id": _ID,
+    "client_id": CLIENT_ID,
     "task_type": {"type": "string"},
     "capability_required": {"type": "string"},
     "input_data": {"type": "object"},
 }
 
-SCHEDULE_OUT = _record(
+SCHEDULE_OUT = record(
     {
         "schedule_id": {"type": "string", "pattern": "^sched-"},
         **_WORK,
         "priority": {"type": "integer", "minimum": PRIORITY_MIN, "maximum": PRIORITY_MAX},
         "cron_expression": {"type": ["string", "null"]},
-        "run_at": _MAYBE_INSTANT,
+        "run_at": MAYBE_INSTANT,
         "timezone": {"type": "string"},
         "status": {"type": "string", "enum": list(ScheduleStatus)},
-        "next_run_at": _MAYBE_INSTANT,
-        "last_run_at": _MAYBE_INSTANT,
+        "next_run_at": MAYBE_INSTANT,
+        "last_run_at": MAYBE_INSTANT,
         "total_runs": {"type": "integer", "minimum": 0},
         "failed_runs": {"type": "integer", "minimum": 0},
         "description": {"type": ["string", "null"]},
-        "created_at": _INSTANT,
-        "updated_at": _INSTANT,
+        "created_at": INSTANT,
+        "updated_at": INSTANT,
     }
 )
 SCHEDULE_OUT["properties"]["last_error"] = {
@@ -80,9 +71,9 @@ LAST_RUN_OUT = {
     "type": ["object", "null"],
     "properties": {
         "execution_id": {"type": "string", "pattern": "^exec-"},
-        "scheduled_for": _INSTANT,
+        "scheduled_for": INSTANT,
         "status": {"type": "string", "enum": list(ExecutionStatus)},
-        "finished_at": _MAYBE_INSTANT,
+        "finished_at": MAYBE_INSTANT,
         "error_message": {"type": ["string", "null"]},
     },
     "required": ["execution_id", "scheduled_for", "status", "finished_at", "error_message"],
@@ -91,8 +82,8 @@ LAST_RUN_OUT = {
 # policy, its alert and its last run.
 _SCHEDULE_STATE: dict[str, Any] = {
     **{k: {key: val for key, val in v.items() if key != "maxLength"} for k, v in POLICY_FIELDS.items()},
-    "start_at": _MAYBE_INSTANT,
-    "end_at": _MAYBE_INSTANT,
+    "start_at": MAYBE_INSTANT,
+    "end_at": MAYBE_INSTANT,
     "retry_policy": {
         "type": "object",
         "properties": RETRY_POLICY["properties"],
@@ -119,24 +110,24 @@ _SCHEDULE_STATE: dict[str, Any] = {
 SCHEDULE_OUT["properties"].update(_SCHEDULE_STATE)
 SCHEDULE_OUT["required"] += list(_SCHEDULE_STATE)
 
-CALENDAR_OUT = _record(
+CALENDAR_OUT = record(
     {
         "calendar_id": {"type": "string", "pattern": "^cal-"},
-        "client_id": _ID,
+        "client_id": CLIENT_ID,
         "name": {"type": "string"},
         "dates": {"type": "array", "items": {"type": "string", "format": "date"}, "maxItems": MAX_DATES},
-        "created_at": _INSTANT,
-        "updated_at": _INSTANT,
+        "created_at": INSTANT,
+        "updated_at": INSTANT,
     }
 )
 
-CALENDAR_LIST_OUT = _page_of("calendars", CALENDAR_OUT, cursor={"type": ["string", "null"]})
+CALENDAR_LIST_OUT = page_of("calendars", CALENDAR_OUT, cursor={"type": ["string", "null"]})
 
-CALENDAR_DELETED_OUT = _record({"calendar_id": {"type": "string", "pattern": "^cal-"}, "deleted": {"const": True}})
+CALENDAR_DELETED_OUT = record({"calendar_id": {"type": "string", "pattern": "^cal-"}, "deleted": {"const": True}})
 
-SCHEDULE_LIST_OUT = _page_of("schedules", SCHEDULE_OUT)
+SCHEDULE_LIST_OUT = page_of("schedules", SCHEDULE_OUT)
 
-SCHEDULE_DELETED_OUT = _record(
+SCHEDULE_DELETED_OUT = record(
     {
         "schedule_id": {"type": "string", "pattern": "^sched-"},
         "status": {"const": ScheduleStatus.DELETED},
@@ -144,32 +135,32 @@ SCHEDULE_DELETED_OUT = _record(
     }
 )
 
-EXECUTION_OUT = _record(
+EXECUTION_OUT = record(
     {
         "execution_id": {"type": "string", "pattern": "^exec-"},
         "schedule_id": {"type": "string", "pattern": "^sched-"},
         "task_id": {"type": ["string", "null"], "pattern": "^task-"},
-        "scheduled_for": _INSTANT,
-        "executed_at": _MAYBE_INSTANT,
+        "scheduled_for": INSTANT,
+        "executed_at": MAYBE_INSTANT,
         "status": {"type": "string", "enum": list(ExecutionStatus)},
         "result_data": {},
         "error_message": {"type": ["string", "null"]},
         "trigger": {"type": "string", "enum": list(ExecutionTrigger)},
         "reason": {"type": ["string", "null"], "enum": [*ExecutionReason, None]},
         "attempts": {"type": "integer", "minimum": 0},
-        "started_at": _MAYBE_INSTANT,
-        "finished_at": _MAYBE_INSTANT,
+        "started_at": MAYBE_INSTANT,
+        "finished_at": MAYBE_INSTANT,
         "duration_seconds": {"type": ["number", "null"], "minimum": 0, "description": "finished_at - started_at."},
     }
 )
 
-EXECUTION_LIST_OUT = _record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
+EXECUTION_LIST_OUT = record({"executions": {"type": "array", "items": EXECUTION_OUT}, "total": _PAGE["total"]})
 EXECUTION_LIST_OUT["properties"].update(limit=_PAGE["limit"], offset=_PAGE["offset"], next_cursor=_CURSOR)
 
 # The cron occurrence of a run a holiday moved.
-_NOMINAL = {**_INSTANT, "description": "The cron occurrence, before a holiday move."}
+_NOMINAL = {**INSTANT, "description": "The cron occurrence, before a holiday move."}
 
-PREVIEW_OUT = _record(
+PREVIEW_OUT = record(
     {
         "cron_expression": {"type": "string"},
         "timezone": {"type": "string"},
@@ -179,7 +170,7 @@ PREVIEW_OUT = _record(
             "items": {
                 "type": "object",
                 "properties": {
-                    "at": _INSTANT,
+                    "at": INSTANT,
                     "local": {"type": "string", "format": "date-time", "pattern": "[+-][0-9]{2}:[0-9]{2}$"},
                     "note": {
                         "type": ["string", "null"],
@@ -207,27 +198,27 @@ PREVIEW_OUT["properties"].update(
 )
 
 _RUNS = {"type": "array", "items": PREVIEW_OUT["properties"]["next_runs"]["items"]}
-PREVIEW_CHANGE_OUT = _record({"before": _RUNS, "after": _RUNS, "added": _RUNS, "removed": _RUNS})
+PREVIEW_CHANGE_OUT = record({"before": _RUNS, "after": _RUNS, "added": _RUNS, "removed": _RUNS})
 
-TASK_OUT = _record(
+TASK_OUT = record(
     {
         "task_id": {"type": "string", "pattern": "^task-"},
         **_WORK,
         "priority": {"type": "integer"},
         "status": {"type": "string", "enum": list(TaskStatus)},
         "agent_id": {"type": ["string", "null"]},
-        "lease_expires_at": _MAYBE_INSTANT,
+        "lease_expires_at": MAYBE_INSTANT,
         "attempts": {"type": "integer", "minimum": 0},
         "result_data": {},
         "error_message": {"type": ["string", "null"]},
-        "created_at": _INSTANT,
-        "updated_at": _INSTANT,
+        "created_at": INSTANT,
+        "updated_at": INSTANT,
         "max_attempts": {"type": "integer", "minimum": 1},
-        "not_before": _MAYBE_INSTANT,
+        "not_before": MAYBE_INSTANT,
         "timeout_seconds": {"type": "integer", "minimum": 1},
         "cancel_requested": {"type": "boolean"},
-        "started_at": _MAYBE_INSTANT,
-        "finished_at": _MAYBE_INSTANT,
+        "started_at": MAYBE_INSTANT,
+        "finished_at": MAYBE_INSTANT,
         "duration_seconds": {"type": ["number", "null"], "minimum": 0},
     }
 )
@@ -235,11 +226,11 @@ TASK_OUT = _record(
 TASK_OUT["properties"]["schedule_id"] = {"type": ["string", "null"], "pattern": "^sched-"}
 TASK_OUT["properties"]["execution"] = {"anyOf": [EXECUTION_OUT, {"type": "null"}]}
 
-CLAIM_OUT = _record({"tasks": {"type": "array", "items": TASK_OUT}})
+CLAIM_OUT = record({"tasks": {"type": "array", "items": TASK_OUT}})
 
-ERROR_OUT = _record(
+ERROR_OUT = record(
     {
-        "error": _record(
+        "error": record(
             {
                 "code": {"type": "string", "minLength": 1},
                 "message": {"type": "string", "minLength": 1},
@@ -249,23 +240,23 @@ ERROR_OUT = _record(
     }
 )
 
-HEARTBEAT_OUT = _record(
+HEARTBEAT_OUT = record(
     {
         "task_id": {"type": "string", "pattern": "^task-"},
-        "lease_expires_at": _INSTANT,
+        "lease_expires_at": INSTANT,
         "cancel_requested": {"type": "boolean"},
     }
 )
 
 _HOLIDAY_MARK = {"type": ["string", "null"], "enum": ["moved", "holiday", None]}
-UPCOMING_OUT = _record(
+UPCOMING_OUT = record(
     {
         "upcoming": {
             "type": "array",
-            "items": _record(
+            "items": record(
                 {
-                    "scheduled_for": _INSTANT,
-                    "fire_at": _INSTANT,
+                    "scheduled_for": INSTANT,
+                    "fire_at": INSTANT,
                     "local": {"type": "string", "format": "date-time"},
                     "note": {
                         "type": ["string", "null"],
@@ -282,74 +273,12 @@ _UPCOMING_ITEM = UPCOMING_OUT["properties"]["upcoming"]["items"]["properties"]
 _UPCOMING_ITEM["holiday"] = _HOLIDAY_MARK
 _UPCOMING_ITEM["nominal"] = _NOMINAL
 
-BACKFILL_OUT = _record(
+BACKFILL_OUT = record(
     {
         "fired": {"type": "integer", "minimum": 0},
         "occurrences": {
             "type": "array",
-            "items": _record({"scheduled_for": _INSTANT, "action": {"type": "string", "enum": ["FIRE", "EXISTS"]}}),
+            "items": record({"scheduled_for": INSTANT, "action": {"type": "string", "enum": ["FIRE", "EXISTS"]}}),
         },
     }
 )
-
-WEBHOOK_OUT = _record(
-    {
-        "webhook_id": {"type": "string", "pattern": "^wh-"},
-        "client_id": _ID,
-        "url": {"type": "string"},
-        "events": {"type": "array", "items": {"type": "string", "enum": [e.value for e in EventType]}},
-        "description": {"type": ["string", "null"]},
-        "created_at": _INSTANT,
-    }
-)
-WEBHOOK_CREATED_OUT = _record({**WEBHOOK_OUT["properties"], "secret": {"type": "string", "minLength": 32}})
-WEBHOOK_CREATED_OUT["properties"]["secret"]["description"] = "The signing secret, shown in this answer only."
-WEBHOOK_LIST_OUT = _page_of("webhooks", WEBHOOK_OUT)
-WEBHOOK_DELETED_OUT = _record({"webhook_id": {"type": "string"}, "deleted": {"const": True}})
-
-DELIVERY_OUT = _record(
-    {
-        "delivery_id": {"type": "string", "pattern": "^dlv-"},
-        "webhook_id": {"type": "string", "pattern": "^wh-"},
-        "event_id": {"type": "string", "pattern": "^evt-"},
-        "event": {"type": "string", "enum": [*(e.value for e in EventType), TEST_EVENT]},
-        "status": {"type": "string", "enum": [s.value for s in DeliveryStatus]},
-        "attempts": {"type": "integer", "minimum": 0},
-        "next_attempt_at": _MAYBE_INSTANT,
-        "last_status_code": {"type": ["integer", "null"]},
-        "last_error": {"type": ["string", "null"]},
-        "created_at": _INSTANT,
-        "finished_at": _MAYBE_INSTANT,
-        "attempt_log": {
-            "type": "array",
-            "items": _record(
-                {
-                    "number": {"type": "integer", "minimum": 1},
-                    "attempted_at": _INSTANT,
-                    "status_code": {"type": ["integer", "null"]},
-                    "duration_ms": {"type": "integer", "minimum": 0},
-                    "error": {"type": ["string", "null"]},
-                }
-            ),
-        },
-    }
-)
-DELIVERY_LIST_OUT = _page_of("deliveries", DELIVERY_OUT)
-
-AUDIT_OUT = _record(
-    {
-        "audit_id": {"type": "string", "pattern": "^aud-"},
-        "at": _INSTANT,
-        "actor": _record(
-            {"type": {"type": "string", "enum": [a.value for a in ActorType]}, "id": {"type": ["string", "null"]}}
-        ),
-        "action": {"type": "string"},
-        "schedule_id": {"type": "string", "pattern": "^sched-"},
-        "changes": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2},
-            "description": "{field: [old, new]} for every field the action changed.",
-        },
-    }
-)
-AUDIT_LIST_OUT = _page_of("events", AUDIT_OUT)

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import (
-    EventType,
-    MisfirePolicy,
-    OverlapPolicy,
-    ScheduleStatus,
-)
+from ..models import EventType, MisfirePolicy, OverlapPolicy, ScheduleStatus
 from ..scheduling.calendars import MAX_DATES, HolidayRule
 from ..scheduling.cron import DstGap, DstRepeat
 from .limits import (
