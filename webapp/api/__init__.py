@@ -1,1 +1,1 @@
-"""The JSON API under /aitp: blueprints, request schemas and the OpenAPI document."""
+"""The JSON API under /aitp: blueprints, limits, request and response schemas, validation and the OpenAPI document."""
