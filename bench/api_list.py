@@ -29,11 +29,12 @@ import sqlalchemy as sa  # noqa: E402
 from webapp import (
     auth,  # noqa: E402
     create_app,  # noqa: E402
+    paging,  # noqa: E402
 )
 from webapp.auth import create_agent  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import ScheduledTask, ScheduleExecution, new_id  # noqa: E402
-from webapp.scheduling import counts, schedules  # noqa: E402
+from webapp.scheduling import counts  # noqa: E402
 
 ROUNDS = 300
 PASSWORD = "bench-password-1"
@@ -152,7 +153,7 @@ def run(size: int, tmp: Path) -> dict:
             .offset(size // 2 - 1)
             .limit(1)
         )
-        cursor = schedules.encode_cursor(middle.created_at, middle.schedule_id)
+        cursor = paging.encode_cursor(middle.created_at, middle.schedule_id)
     results = {
         "noop route": measure(client, "/noop", {}),
         "list first page": measure(client, "/aitp/tasks/schedule?limit=20", headers),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from werkzeug.routing import BaseConverter
 
+from .. import paging
 from ..auth import current_caller, require_agent
-from ..scheduling import calendar_store, schedules
+from ..scheduling import calendar_store
 from .limits import SCHEDULE_PAGE_DEFAULT
 from .schedules import json_body
 from .schemas import CALENDAR_LIST_QUERY
@@ -53,7 +54,7 @@ def list_calendars():
             "total": total,
             "limit": limit,
             "offset": offset,
-            "next_cursor": schedules.page_cursor(rows, limit, "created_at", "calendar_id"),
+            "next_cursor": paging.page_cursor(rows, limit, "created_at", "calendar_id"),
         }
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from werkzeug.routing import BaseConverter
 
+from .. import paging
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import answers, backfill, changes, schedules
@@ -80,7 +81,7 @@ def list_schedules():
             "total": total,
             "limit": limit,
             "offset": offset,
-            "next_cursor": schedules.page_cursor(rows, limit, "created_at", "schedule_id"),
+            "next_cursor": paging.page_cursor(rows, limit, "created_at", "schedule_id"),
         }
     )
 
@@ -131,7 +132,7 @@ def list_executions(schedule_id: str):
             "total": total,
             "limit": limit,
             "offset": offset,
-            "next_cursor": schedules.page_cursor(rows, limit, "scheduled_for", "execution_id"),
+            "next_cursor": paging.page_cursor(rows, limit, "scheduled_for", "execution_id"),
         }
     )
 

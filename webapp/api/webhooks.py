@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_caller, require_agent
 from ..events import audit, audit_query, webhooks
-from ..scheduling.schedules import page_cursor
+from ..paging import page_cursor
 from .schedules import json_body
 from .schemas import AUDIT_LIST_QUERY, DELIVERY_LIST_QUERY, PAGING_QUERY
 from .validation import parse_paging, takes_query

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from .. import paging
 from ..auth import Caller
 from ..errors import not_found
 from ..extensions import db
 from ..models import AuditEntry, ScheduledTask
-from ..scheduling.schedules import after_cursor
 
 
 def list_entries(
@@ -23,14 +23,4 @@ def list_entries(
         conditions.append(AuditEntry.schedule_id == schedule_id)
     if not caller.is_admin:
         conditions.append(AuditEntry.client_id == caller.agent_id)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(*conditions))
-    if cursor:
-        conditions.append(after_cursor(cursor, AuditEntry.at, AuditEntry.audit_id))
-    rows = db.session.scalars(
-        sa.select(AuditEntry)
-        .where(*conditions)
-        .order_by(AuditEntry.at.desc(), AuditEntry.audit_id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total or 0)
+    return paging.newest_first(AuditEntry, conditions, AuditEntry.at, AuditEntry.audit_id, limit, offset, cursor)

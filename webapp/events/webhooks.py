@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .. import clock
+from .. import clock, paging
 from ..api.schemas import WEBHOOK_CREATE
 from ..api.validation import validate
 from ..auth import Caller
@@ -23,7 +23,6 @@ from ..models import (
     WebhookDelivery,
     new_id,
 )
-from ..scheduling.schedules import after_cursor, page_cursor
 from . import signing, ssrf
 from .outbox import Outbox, delivery_row
 
@@ -69,18 +68,9 @@ def _visible(caller: Caller):
 
 def list_webhooks(caller: Caller, limit: int, offset: int, cursor: str | None = None) -> tuple[list[Webhook], int]:
     """Return a page of the caller's webhooks (an admin's: all), newest first, and their total."""
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Webhook).where(_visible(caller)))
-    page = [_visible(caller)]
-    if cursor:
-        page.append(after_cursor(cursor, Webhook.created_at, Webhook.webhook_id))
-    rows = db.session.scalars(
-        sa.select(Webhook)
-        .where(*page)
-        .order_by(Webhook.created_at.desc(), Webhook.webhook_id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total or 0)
+    return paging.newest_first(
+        Webhook, [_visible(caller)], Webhook.created_at, Webhook.webhook_id, limit, offset, cursor
+    )
 
 
 def get_webhook(caller: Caller, webhook_id: str, session=None) -> Webhook:
@@ -111,17 +101,10 @@ def list_deliveries(
     where = [WebhookDelivery.webhook_id == webhook_id]
     if status:
         where.append(WebhookDelivery.status == status)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery).where(*where))
-    if cursor:
-        where.append(after_cursor(cursor, WebhookDelivery.created_at, WebhookDelivery.delivery_id))
-    rows = db.session.execute(
-        sa.select(WebhookDelivery, Event.event)
-        .join(Event, Event.event_id == WebhookDelivery.event_id)
-        .where(*where)
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.delivery_id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    total = paging.count(WebhookDelivery, where)
+    joined = sa.select(WebhookDelivery, Event.event).join(Event, Event.event_id == WebhookDelivery.event_id)
+    at, row_id = WebhookDelivery.created_at, WebhookDelivery.delivery_id
+    rows = db.session.execute(paging.newest_page(joined.where(*where), at, row_id, limit, offset, cursor)).all()
     attempts: dict[str, list[WebhookAttempt]] = {}
     if rows:
         for a in db.session.scalars(
@@ -131,7 +114,7 @@ def list_deliveries(
         ):
             attempts.setdefault(a.delivery_id, []).append(a)
     page = [delivery_dict(d, event, attempts.get(d.delivery_id, [])) for d, event in rows]
-    return page, int(total or 0), page_cursor([d for d, _ in rows], limit, "created_at", "delivery_id")
+    return page, total, paging.page_cursor([d for d, _ in rows], limit, "created_at", "delivery_id")
 
 
 def _new_delivery(session, webhook: Webhook, event_id: str, now: datetime) -> WebhookDelivery:

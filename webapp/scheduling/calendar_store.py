@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .. import clock
+from .. import clock, paging
 from ..api.schemas import CALENDAR_CREATE, CALENDAR_UPDATE
 from ..api.validation import validate
 from ..auth import Caller
@@ -15,7 +15,7 @@ from ..errors import conflict, invalid, not_found
 from ..extensions import db, is_postgres, write_transaction
 from ..models import Agent, Calendar, ScheduledTask, ScheduleStatus, new_id
 from . import calendars, planning
-from .schedules import after_cursor, client_for
+from .schedules import client_for
 
 LIVE = tuple(s for s in ScheduleStatus if s != ScheduleStatus.DELETED)  # all but DELETED can run again
 
@@ -132,12 +132,7 @@ def list_calendars(
             return [], 0
         client_id = caller.agent_id
     where = [Calendar.client_id == client_id] if client_id else []
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Calendar).where(*where))
-    if cursor:
-        where.append(after_cursor(cursor, Calendar.created_at, Calendar.calendar_id))
-    order = (Calendar.created_at.desc(), Calendar.calendar_id.desc())
-    rows = db.session.scalars(sa.select(Calendar).where(*where).order_by(*order).limit(limit).offset(offset)).all()
-    return list(rows), int(total or 0)
+    return paging.newest_first(Calendar, where, Calendar.created_at, Calendar.calendar_id, limit, offset, cursor)
 
 
 def calendar_dict(c: Calendar) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import date, datetime
 from itertools import islice
@@ -10,7 +9,7 @@ from itertools import islice
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .. import clock
+from .. import clock, paging
 from ..api.limits import DEFAULT_PREVIEW_COUNT, DEFAULT_PRIORITY, MAX_INPUT_BYTES
 from ..api.schemas import PREVIEW, SCHEDULE_CREATE, SCHEDULE_UPDATE
 from ..api.validation import problems, validate
@@ -343,37 +342,6 @@ def get_schedule(caller: Caller, schedule_id: str) -> ScheduledTask:
     return schedule_or_404(caller, schedule_id)
 
 
-def encode_cursor(at: datetime, row_id: str) -> str:
-    """Return the keyset cursor that continues a listing after the row (at, row_id)."""
-    raw = f"{iso_z(at)}|{row_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def page_cursor(rows: list, limit: int, at: str, row_id: str) -> str | None:
-    """Return the cursor after a full page's last row (attributes `at` and `row_id`), or None on a short page."""
-    if len(rows) < limit or not rows:
-        return None
-    return encode_cursor(getattr(rows[-1], at), getattr(rows[-1], row_id))
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Read a keyset cursor back; refuse a malformed one with a 400."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, row_id = raw.split("|", 1)
-        if "\x00" in row_id:
-            raise ValueError("NUL in a cursor")  # PostgreSQL cannot compare text holding NUL
-        return clock.parse_iso(created), row_id
-    except (ValueError, UnicodeDecodeError):
-        raise invalid("cursor is not one this service issued", "cursor") from None
-
-
-def after_cursor(cursor: str, at_column, id_column):
-    """Return the condition "comes after the cursor's row" in a newest-first (at, id) order."""
-    at, row_id = _decode_cursor(cursor)
-    return sa.tuple_(at_column, id_column) < sa.tuple_(sa.literal(at, at_column.type), sa.literal(row_id))
-
-
 def list_schedules(
     caller: Caller,
     client_id: str | None,
@@ -384,7 +352,7 @@ def list_schedules(
 ) -> tuple[list[ScheduledTask], int]:
     """Return a page of schedules, newest first, and the total that match.
 
-    A `cursor` (from encode_cursor) continues after a given row in constant time,
+    A `cursor` (from paging.page_cursor) continues after a given row in constant time,
     where a deep `offset` has to walk the index up to it.
     """
     if status is not None and status not in list(ScheduleStatus):
@@ -399,12 +367,11 @@ def list_schedules(
     if client_id:
         conditions.append(ScheduledTask.client_id == client_id)
     total = counts.total(db.session(), client_id, shown)  # never folds: a GET does not write
-    if cursor:
-        conditions.append(after_cursor(cursor, ScheduledTask.created_at, ScheduledTask.schedule_id))
     order = (ScheduledTask.created_at.desc(), ScheduledTask.schedule_id.desc())
     # Page over the index first, then fetch the 'limit' full rows: a deep offset stays cheap.
-    page = (
-        sa.select(ScheduledTask.schedule_id).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    ids = sa.select(ScheduledTask.schedule_id).where(*conditions)
+    page = paging.newest_page(
+        ids, ScheduledTask.created_at, ScheduledTask.schedule_id, limit, offset, cursor
     ).subquery()
     rows = db.session.scalars(
         sa.select(ScheduledTask).join(page, ScheduledTask.schedule_id == page.c.schedule_id).order_by(*order)
@@ -432,17 +399,8 @@ def list_executions(
         where.append(ScheduleExecution.status == status)
     if trigger is not None:
         where.append(ScheduleExecution.trigger == trigger)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(ScheduleExecution).where(*where))
-    if cursor:
-        where.append(after_cursor(cursor, ScheduleExecution.scheduled_for, ScheduleExecution.execution_id))
-    rows = db.session.scalars(
-        sa.select(ScheduleExecution)
-        .where(*where)
-        .order_by(ScheduleExecution.scheduled_for.desc(), ScheduleExecution.execution_id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return list(rows), int(total or 0)
+    at, row_id = ScheduleExecution.scheduled_for, ScheduleExecution.execution_id
+    return paging.newest_first(ScheduleExecution, where, at, row_id, limit, offset, cursor)
 
 
 def preview(body: dict, now: datetime | None = None, caller: Caller | None = None) -> dict:
