@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from .. import paging
 from ..auth import current_caller, require_agent
 from ..scheduling import calendar_store
 from .limits import SCHEDULE_PAGE_DEFAULT
+from .pages import each, page_answer
 from .schedules import json_body
 from .schemas import CALENDAR_LIST_QUERY
-from .validation import parse_paging, takes_query
+from .validation import takes_query
 
 bp = Blueprint("api_calendars", __name__, url_prefix="/aitp")
 
@@ -44,18 +46,9 @@ def create_calendar():
 @takes_query(*CALENDAR_LIST_QUERY)
 def list_calendars():
     """List the caller's calendars (an admin's: every client's), newest first."""
-    limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
-    rows, total = calendar_store.list_calendars(
-        current_caller(), request.args.get("client_id") or None, limit, offset, request.args.get("cursor") or None
-    )
-    return jsonify(
-        {
-            "calendars": [calendar_store.calendar_dict(c) for c in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_cursor": paging.page_cursor(rows, limit, "created_at", "calendar_id"),
-        }
+    fetch = partial(calendar_store.list_calendars, current_caller(), request.args.get("client_id") or None)
+    return page_answer(
+        "calendars", SCHEDULE_PAGE_DEFAULT, fetch, each(calendar_store.calendar_dict), "created_at", "calendar_id"
     )
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from .. import paging
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
 from ..scheduling import answers, backfill, changes, schedules
 from .limits import EXECUTION_PAGE_DEFAULT, SCHEDULE_PAGE_DEFAULT
+from .pages import each, page_answer
 from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY
-from .validation import loads, parse_paging, takes_query
+from .validation import loads, takes_query
 
 bp = Blueprint("api_schedules", __name__, url_prefix="/aitp")
 
@@ -65,25 +67,13 @@ def create_schedule():
 @takes_query(*SCHEDULE_LIST_QUERY)
 def list_schedules():
     """List schedules, newest first."""
-    limit, offset = parse_paging(request.args, SCHEDULE_PAGE_DEFAULT)
-    cursor = request.args.get("cursor") or None
-    rows, total = schedules.list_schedules(
+    fetch = partial(
+        schedules.list_schedules,
         current_caller(),
         request.args.get("client_id") or None,
         request.args.get("status") or None,
-        limit,
-        offset,
-        cursor,
     )
-    return jsonify(
-        {
-            "schedules": answers.schedule_answers(rows),
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_cursor": paging.page_cursor(rows, limit, "created_at", "schedule_id"),
-        }
-    )
+    return page_answer("schedules", SCHEDULE_PAGE_DEFAULT, fetch, answers.schedule_answers, "created_at", "schedule_id")
 
 
 @bp.get("/tasks/schedule/<schedule_id:schedule_id>")
@@ -116,24 +106,15 @@ def delete_schedule(schedule_id: str):
 @takes_query(*EXECUTION_LIST_QUERY)
 def list_executions(schedule_id: str):
     """Return a schedule's execution history, newest first; `status=` and `trigger=` filter it."""
-    limit, offset = parse_paging(request.args, EXECUTION_PAGE_DEFAULT)
-    rows, total = schedules.list_executions(
+    fetch = partial(
+        schedules.list_executions,
         current_caller(),
         schedule_id,
-        limit,
-        offset,
-        request.args.get("status") or None,
-        request.args.get("trigger") or None,
-        request.args.get("cursor") or None,
+        status=request.args.get("status") or None,
+        trigger=request.args.get("trigger") or None,
     )
-    return jsonify(
-        {
-            "executions": [answers.execution_dict(e) for e in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_cursor": paging.page_cursor(rows, limit, "scheduled_for", "execution_id"),
-        }
+    return page_answer(
+        "executions", EXECUTION_PAGE_DEFAULT, fetch, each(answers.execution_dict), "scheduled_for", "execution_id"
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..auth import current_caller, require_agent
 from ..events import audit, audit_query, webhooks
-from ..paging import page_cursor
+from .pages import each, page_answer
 from .schedules import json_body
 from .schemas import AUDIT_LIST_QUERY, DELIVERY_LIST_QUERY, PAGING_QUERY
 from .validation import parse_paging, takes_query
@@ -28,17 +30,8 @@ def create_webhook():
 @takes_query(*PAGING_QUERY)
 def list_webhooks():
     """List the caller's webhooks, newest first."""
-    limit, offset = parse_paging(request.args, 20)
-    rows, total = webhooks.list_webhooks(current_caller(), limit, offset, request.args.get("cursor") or None)
-    return jsonify(
-        {
-            "webhooks": [webhooks.webhook_dict(w) for w in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_cursor": page_cursor(rows, limit, "created_at", "webhook_id"),
-        }
-    )
+    fetch = partial(webhooks.list_webhooks, current_caller())
+    return page_answer("webhooks", 20, fetch, each(webhooks.webhook_dict), "created_at", "webhook_id")
 
 
 @bp.get("/webhooks/<webhook_id>")
@@ -88,17 +81,5 @@ def send_test(webhook_id: str):
 @takes_query(*AUDIT_LIST_QUERY)
 def list_audit():
     """Return audit entries, newest first; a non-admin sees its own schedules' only."""
-    limit, offset = parse_paging(request.args, 50)
-    schedule_id = request.args.get("schedule_id") or None
-    rows, total = audit_query.list_entries(
-        current_caller(), schedule_id, limit, offset, request.args.get("cursor") or None
-    )
-    return jsonify(
-        {
-            "events": [audit.entry_dict(e) for e in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "next_cursor": page_cursor(rows, limit, "at", "audit_id"),
-        }
-    )
+    fetch = partial(audit_query.list_entries, current_caller(), request.args.get("schedule_id") or None)
+    return page_answer("events", 50, fetch, each(audit.entry_dict), "at", "audit_id")
