@@ -207,7 +207,7 @@ def test_no_key_or_password_reaches_the_logs(app, client, runner, ui, caplog, mo
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
-    monkeypatch.setattr("webapp.scheduling.schedules.list_schedules", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("webapp.scheduling.listing.list_schedules", lambda *a, **k: 1 / 0)
     assert client.get("/aitp/tasks/schedule", headers=headers).status_code == 500
     text = caplog.text
     assert "SELECT" in text and "/aitp/tasks/schedule" in text and "ZeroDivisionError" in text  # logs were captured

@@ -9,7 +9,7 @@ from werkzeug.routing import BaseConverter
 
 from ..auth import current_caller, require_agent
 from ..errors import ServiceError, invalid
-from ..scheduling import answers, backfill, changes, schedules
+from ..scheduling import answers, backfill, changes, drafts, listing, schedules
 from .limits import EXECUTION_PAGE_DEFAULT, SCHEDULE_PAGE_DEFAULT
 from .pages import each, page_answer
 from .schemas import EXECUTION_LIST_QUERY, SCHEDULE_LIST_QUERY
@@ -68,7 +68,7 @@ def create_schedule():
 def list_schedules():
     """List schedules, newest first."""
     fetch = partial(
-        schedules.list_schedules,
+        listing.list_schedules,
         current_caller(),
         request.args.get("client_id") or None,
         request.args.get("status") or None,
@@ -107,7 +107,7 @@ def delete_schedule(schedule_id: str):
 def list_executions(schedule_id: str):
     """Return a schedule's execution history, newest first; `status=` and `trigger=` filter it."""
     fetch = partial(
-        schedules.list_executions,
+        listing.list_executions,
         current_caller(),
         schedule_id,
         status=request.args.get("status") or None,
@@ -122,7 +122,7 @@ def list_executions(schedule_id: str):
 @require_agent
 def preview_schedule():
     """Preview a cron expression: English description and next runs."""
-    return jsonify(schedules.preview(json_body(), caller=current_caller()))
+    return jsonify(drafts.preview(json_body(), caller=current_caller()))
 
 
 @bp.get("/tasks/schedule/<schedule_id:schedule_id>/upcoming")

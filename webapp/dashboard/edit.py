@@ -11,7 +11,7 @@ from .. import clock
 from ..api.limits import PREVIEW_COUNT_MAX, PREVIEW_COUNT_MIN
 from ..auth import OPERATOR
 from ..errors import ServiceError
-from ..scheduling import changes, cron, schedules
+from ..scheduling import changes, cron, drafts, schedules
 from . import builder
 from .agents import agent_choices, known_capabilities
 from .calendars import calendar_choices
@@ -70,7 +70,7 @@ def preview_context(args: MultiDict) -> dict:
         for field in POLICY_FIELDS:
             if (args.get(field) or "").strip():
                 body[field] = args[field].strip()
-        result = schedules.preview(body, caller=OPERATOR)
+        result = drafts.preview(body, caller=OPERATOR)
     except ServiceError as err:
         return {**context, "error": err.message, "error_field": err.field}
     runs = [{**_parsed(r), "local": parse_iso(r["local"])} for r in result["next_runs"]]
@@ -136,7 +136,7 @@ def _checked(form: ScheduleForm, schedule=None) -> dict | None:
             body.pop("client_id", None)
     flagged = {name for name, field in form._fields.items() if field.errors}
     if body:  # an edit that changes nothing has nothing to check
-        for err in schedules.check_body(OPERATOR, body, schedule, timing=timing):
+        for err in drafts.check_body(OPERATOR, body, schedule, timing=timing):
             if builder.field_for(err, form.kind.data) not in flagged:
                 form.apply_error(err)
     if form.errors:

@@ -14,7 +14,7 @@ from ..errors import ServiceError
 from ..events import audit_query
 from ..extensions import db
 from ..models import ExecutionStatus, ScheduledTask, ScheduleStatus
-from ..scheduling import browse, capabilities, cron, dispatcher, schedules
+from ..scheduling import browse, capabilities, cron, dispatcher, listing, schedules
 from . import agents, backfill, calendars, edit, forms, ledger, login, queue, timefmt, timeline, words
 from . import webhooks as dashboard_webhooks
 from .agents import agent_ids
@@ -103,10 +103,10 @@ def schedule_list():
 def _history(schedule: ScheduledTask, offset: int, filters: dict | None = None) -> dict:
     """Return the history context of a schedule: one page of executions (filtered) and the recent strip."""
     filters = filters or {name: None for name in ledger.FILTERS}
-    executions, total = schedules.list_executions(
+    executions, total = listing.list_executions(
         OPERATOR, schedule.schedule_id, HISTORY_PAGE_SIZE, offset, filters["status"], filters["trigger"]
     )
-    recent, _ = schedules.list_executions(OPERATOR, schedule.schedule_id, STRIP_SIZE, 0)
+    recent, _ = listing.list_executions(OPERATOR, schedule.schedule_id, STRIP_SIZE, 0)
     counts = {s: 0 for s in ExecutionStatus}
     for execution in recent:
         counts[execution.status] = counts.get(execution.status, 0) + 1

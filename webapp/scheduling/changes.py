@@ -10,7 +10,7 @@ from ..api.validation import validate
 from ..auth import Caller
 from ..extensions import db
 from ..models import ScheduledTask
-from . import backfill, calendars, planning, schedules
+from . import backfill, calendars, drafts, planning, schedules
 
 CHANGE_WINDOW = 20
 
@@ -44,14 +44,14 @@ def preview_change(caller: Caller, schedule_id: str, body: dict, now: datetime |
     def only(runs: list[calendars.Run], other: set[datetime]) -> list[dict]:
         """Serialize the firing runs, within the horizon, that the other list does not fire."""
         return [
-            schedules.run_dict(run)
+            drafts.run_dict(run)
             for run in runs
             if run.fires and run.at not in other and (horizon is None or run.at <= horizon)
         ]
 
     return {
-        "before": [schedules.run_dict(run) for run in before],
-        "after": [schedules.run_dict(run) for run in after],
+        "before": [drafts.run_dict(run) for run in before],
+        "after": [drafts.run_dict(run) for run in after],
         "added": only(after, before_at),
         "removed": only(before, after_at),
     }
