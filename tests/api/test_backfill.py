@@ -64,6 +64,24 @@ def test_upcoming_stops_at_end_at_and_is_empty_unless_active(client, auth):
     assert client.get(f"/aitp/tasks/schedule/{sid}/upcoming", headers=auth).get_json() == {"upcoming": []}
 
 
+def test_a_one_time_run_is_listed_in_the_same_shape_as_a_cron_run(client, auth):
+    sid = _create(client, auth, run_at="2025-03-02T18:30:00+01:00", timezone="Europe/Paris")
+    runs = client.get(f"/aitp/tasks/schedule/{sid}/upcoming?count=3", headers=auth).get_json()["upcoming"]
+    assert runs == [
+        {
+            "scheduled_for": "2025-03-02T17:30:00Z",
+            "fire_at": "2025-03-02T17:30:00Z",
+            "local": "2025-03-02T18:30:00+01:00",
+            "note": None,
+            "holiday": None,
+            "nominal": "2025-03-02T17:30:00Z",
+        }
+    ]
+    cron = _create(client, auth, cron_expression="0 9 * * *")
+    [first] = client.get(f"/aitp/tasks/schedule/{cron}/upcoming?count=1", headers=auth).get_json()["upcoming"]
+    assert first.keys() == runs[0].keys()
+
+
 @pytest.mark.parametrize("count", ["0", "101", "ten"])
 def test_upcoming_refuses_a_bad_count(client, auth, count):
     sid = _create(client, auth, cron_expression="0 9 * * *")

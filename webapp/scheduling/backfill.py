@@ -53,12 +53,7 @@ def upcoming(caller: Caller, schedule_id: str, count: int) -> list[dict]:
     holidays = planning.holidays(db.session, schedule.calendar_id)
     runs = planned_runs(schedule, holidays, count)
     zone = cron.get_zone(schedule.timezone)
-    if not schedule.cron_expression:
-        return [
-            {"scheduled_for": iso_z(r.at), "fire_at": iso_z(r.at), "local": _local(r.at, zone), "note": None}
-            for r in runs
-        ]
-    policy = policies.policy_of(schedule, holidays)
+    policy = policies.policy_of(schedule, holidays)  # a one-time run has no jitter: it fires at its instant
     return [_upcoming(policy, run, zone) for run in runs]
 
 
