@@ -74,3 +74,12 @@ def test_a_worker_that_fails_every_run_pauses_its_schedule(app, runner):
     assert "FAILED" in result.output
     s = read(app, ScheduledTask, sid)
     assert (s.status, s.consecutive_failures, s.paused_reason) == ("PAUSED", 1, "Paused after 1 consecutive failure")
+
+
+def test_tasks_waiting_their_turn_keep_their_leases(app, runner):
+    # Three tasks of 2 s leases, 1.5 s of work each: the third waits 3 s, longer than its lease.
+    fired_ids = [fired(app, timeout_seconds=2)[1] for _ in range(3)]
+    result = runner.invoke(args=[*WORK, "--work-seconds", "1.5", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert "LOST" not in result.output
+    assert [read(app, Task, tid).status for tid in fired_ids] == ["COMPLETED"] * 3, result.output

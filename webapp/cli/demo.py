@@ -3,7 +3,8 @@
 1. "Work" for --work-seconds (input_data "work_seconds" wins), heartbeating every third of the
    task's timeout_seconds so its lease never runs out, and checking cancel_requested on every
    heartbeat (a REPLACE schedule asks a running task to stop): asked to stop, it stops and fails
-   the task, which then ends CANCELLED.
+   the task, which then ends CANCELLED. The tasks claimed with it and waiting their turn are
+   heartbeated too, so none loses its lease while the ones before it are worked on.
 2. Fail when input_data has "fail", or at random for a share --fail-rate of attempts (so a
    newcomer sees retries with backoff and auto-pause happen); the service decides whether a
    failed attempt is retried.
@@ -12,8 +13,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import clock
@@ -34,11 +37,12 @@ class Demo:
     fail_rate: float = 0.0
     rng: random.Random | None = None
 
-    def handle(self, caller: Caller, task: Task) -> str:
-        """Do one claimed task; return what became of it (COMPLETED, FAILED, RETRYING, CANCELLED or LOST)."""
+    def handle(self, caller: Caller, task: Task, waiting: Sequence[Task] = ()) -> str:
+        """Do one claimed task, keeping the `waiting` ones' leases; return what became of it (COMPLETED,
+        FAILED, RETRYING, CANCELLED or LOST)."""
         data = task.input_data if isinstance(task.input_data, dict) else {}
         try:
-            if not self._work(caller, task, float(data.get("work_seconds", self.work_seconds))):
+            if not self._work(caller, task, float(data.get("work_seconds", self.work_seconds)), waiting):
                 ended = tasks.fail(caller, task.task_id, {"error_message": "Stopped: cancellation was requested"})
                 return ended.status
             if data.get("fail"):
@@ -55,9 +59,11 @@ class Demo:
         except ServiceError as err:  # the lease ran out, or the task ended meanwhile: it is not ours now
             return f"LOST ({err.message})"
 
-    def _work(self, caller: Caller, task: Task, seconds: float) -> bool:
-        """Work for `seconds`, heartbeating; return False when the task should stop (cancel_requested)."""
-        beat_every = max((task.timeout_seconds or 300) / 3, MIN_BEAT_SECONDS)
+    def _work(self, caller: Caller, task: Task, seconds: float, waiting: Sequence[Task] = ()) -> bool:
+        """Work for `seconds`, heartbeating it and the `waiting` tasks; return False when it should stop
+        (cancel_requested)."""
+        shortest = min((t.timeout_seconds or 300) for t in (task, *waiting))
+        beat_every = max(shortest / 3, MIN_BEAT_SECONDS)
         deadline = time.monotonic() + seconds
         while True:
             if tasks.heartbeat(caller, task.task_id, {}).cancel_requested:
@@ -65,9 +71,17 @@ class Demo:
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
+            for later in waiting:
+                _keep(caller, later)
             time.sleep(min(beat_every, left))  # a claimed task is finished even when the worker is asked to stop
 
     def _fail(self, caller: Caller, task: Task, error: str) -> str:
         """Fail this attempt; say whether the service retries it."""
         ended = tasks.fail(caller, task.task_id, {"error_message": error})
         return "RETRYING" if ended.status == TaskStatus.PENDING else ended.status
+
+
+def _keep(caller: Caller, task: Task) -> None:
+    """Heartbeat a task waiting its turn; one lost meanwhile (ended, or its lease gone) says so when its turn comes."""
+    with contextlib.suppress(ServiceError):
+        tasks.heartbeat(caller, task.task_id, {})

@@ -122,8 +122,8 @@ def work(
     with _stop_on_signals() as stop:
         while True:
             claimed = tasks.claim(caller, {"capabilities": list(capabilities), "limit": limit})
-            for task in claimed:  # finish what was claimed even when asked to stop
-                status = demo.handle(caller, task)
+            for turn, task in enumerate(claimed):  # finish what was claimed even when asked to stop
+                status = demo.handle(caller, task, waiting=claimed[turn + 1 :])
                 finished += 1
                 click.echo(
                     f"{status} {task.task_id} ({task.task_type}, attempt {task.attempts} of {task.max_attempts})"
