@@ -356,7 +356,10 @@ class Event(db.Model):
     """An outbox row: something that happened, written in the transaction that made it happen."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.Index("ix_events_client", "client_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_events_client", "client_id", "occurred_at"),
+        sa.Index("ix_events_occurred", "occurred_at"),  # retention looks for old events
+    )
     event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     event: Mapped[str] = mapped_column(sa.String(64))
     client_id: Mapped[str] = mapped_column(sa.String(128))
@@ -388,6 +391,7 @@ class WebhookDelivery(db.Model):
     __table_args__ = (
         sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at"),
+        sa.Index("ix_webhook_deliveries_event", "event_id"),  # is an old event still owed? (retention)
     )
     delivery_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     webhook_id: Mapped[str] = mapped_column(sa.ForeignKey("webhooks.webhook_id", ondelete="CASCADE"))
