@@ -79,11 +79,6 @@ def timing_for(expression: str, tz: str, policy: dict, dates: frozenset[date]) -
     )
 
 
-def load_timing(session, schedule) -> calendars.Timing:
-    """Return the Timing of a cron schedule, reading its calendar."""
-    return calendars.Timing.of(schedule, holidays(session, schedule.calendar_id))
-
-
 def record_late_moves(session, schedule_id: str, timing: calendars.Timing, now: datetime) -> int:
     """Record as SKIPPED each run moved back to `now` or earlier, unless that instant has an execution already."""
     late = timing.moved_before(now)
