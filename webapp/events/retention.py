@@ -10,6 +10,7 @@ each, so no firing waits long for SQLite's write lock; the timer prunes every PR
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,42 +44,48 @@ def prune(now: datetime, days: int, max_chunks: int | None = None) -> Pruned:
 
     `max_chunks` bounds the work (None: until nothing is left to delete).
     """
-    pruned = Pruned()
     if days <= 0:
-        return pruned
+        return Pruned()
     cutoff = now - timedelta(days=days)
-    chunks = 0
-    for kind in ("deliveries", "events"):
-        while max_chunks is None or chunks < max_chunks:
-            deleted = _delete_chunk(kind, cutoff)
-            chunks += 1
-            setattr(pruned, kind, getattr(pruned, kind) + deleted)
-            if deleted < PRUNE_CHUNK:
-                break
-    return pruned
+    deliveries, used = _in_chunks(_delete_deliveries, cutoff, max_chunks)
+    events, _ = _in_chunks(_delete_events, cutoff, None if max_chunks is None else max_chunks - used)
+    return Pruned(deliveries, events)
 
 
-def _delete_chunk(kind: str, cutoff: datetime) -> int:
-    """Delete up to PRUNE_CHUNK old ended deliveries (with their attempts) or orphaned old events."""
-    d, e = WebhookDelivery, Event
+def _in_chunks(delete: Callable[[datetime], int], cutoff: datetime, max_chunks: int | None) -> tuple[int, int]:
+    """Run `delete` chunk after chunk until one comes back short or max_chunks ran; return (rows, chunks)."""
+    rows = chunks = 0
+    while max_chunks is None or chunks < max_chunks:
+        deleted = delete(cutoff)
+        rows, chunks = rows + deleted, chunks + 1
+        if deleted < PRUNE_CHUNK:
+            break
+    return rows, chunks
+
+
+def _delete_deliveries(cutoff: datetime) -> int:
+    """Delete up to PRUNE_CHUNK deliveries that ended before `cutoff`, with their attempts."""
+    d = WebhookDelivery
     with write_transaction() as session:
-        if kind == "deliveries":
-            ids = list(
-                session.scalars(
-                    sa.select(d.delivery_id).where(d.status.in_(_ENDED), d.finished_at < cutoff).limit(PRUNE_CHUNK)
-                )
-            )
-            if ids:
-                # Said outright rather than left to ON DELETE CASCADE: SQLite cascades only with its foreign keys on.
-                session.execute(sa.delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
-                session.execute(sa.delete(d).where(d.delivery_id.in_(ids)))
-        else:
-            owed = sa.select(d.delivery_id).where(d.event_id == e.event_id)
-            ids = list(
-                session.scalars(sa.select(e.event_id).where(e.occurred_at < cutoff, ~owed.exists()).limit(PRUNE_CHUNK))
-            )
-            if ids:
-                session.execute(sa.delete(e).where(e.event_id.in_(ids)))
+        old = sa.select(d.delivery_id).where(d.status.in_(_ENDED), d.finished_at < cutoff).limit(PRUNE_CHUNK)
+        ids = list(session.scalars(old))
+        if ids:
+            # Said outright rather than left to ON DELETE CASCADE: SQLite cascades only with its foreign keys on.
+            session.execute(sa.delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+            session.execute(sa.delete(d).where(d.delivery_id.in_(ids)))
+    return len(ids)
+
+
+def _delete_events(cutoff: datetime) -> int:
+    """Delete up to PRUNE_CHUNK events that occurred before `cutoff` and that no delivery refers to."""
+    d, e = WebhookDelivery, Event
+    owed = sa.select(d.delivery_id).where(d.event_id == e.event_id)
+    with write_transaction() as session:
+        ids = list(
+            session.scalars(sa.select(e.event_id).where(e.occurred_at < cutoff, ~owed.exists()).limit(PRUNE_CHUNK))
+        )
+        if ids:
+            session.execute(sa.delete(e).where(e.event_id.in_(ids)))
     return len(ids)
 
 
