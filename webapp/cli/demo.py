@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import clock
+from ..api.limits import DEFAULT_TIMEOUT
 from ..auth import Caller
 from ..clock import iso_z
 from ..errors import ServiceError
@@ -62,7 +63,7 @@ class Demo:
     def _work(self, caller: Caller, task: Task, seconds: float, waiting: Sequence[Task] = ()) -> bool:
         """Work for `seconds`, heartbeating it and the `waiting` tasks; return False when it should stop
         (cancel_requested)."""
-        shortest = min((t.timeout_seconds or 300) for t in (task, *waiting))
+        shortest = min((t.timeout_seconds or DEFAULT_TIMEOUT) for t in (task, *waiting))
         beat_every = max(shortest / 3, MIN_BEAT_SECONDS)
         deadline = time.monotonic() + seconds
         while True:
